@@ -1,0 +1,46 @@
+# One task runner: CI calls these targets verbatim (see .ci/run).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $@
+
+install: $(VENV)/.installed ## create .venv and install flowservice
+
+run: $(VENV)/.installed ## migrate and serve API + UI + workers + scheduler on SQLite and a local lake
+	$(BIN)/flowservice db upgrade
+	$(BIN)/flowservice serve --dev --host $(HOST) --port $(PORT)
+
+test: $(VENV)/.installed-test ## install test dependencies and run every test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-test ## ruff + mypy
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+format: $(VENV)/.installed-test ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench
+
+clean: ## remove the venv and local data
+	rm -rf $(VENV) .flowservice .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help install run test lint format clean

@@ -1,0 +1,5 @@
+"""`python -m flowservice` runs the CLI."""
+
+from flowservice.cli.app import main
+
+main()

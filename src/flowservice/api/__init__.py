@@ -1,0 +1,1 @@
+"""The HTTP API: Flow Service under /data/foundation/flowservice and the adjacent Platform APIs."""

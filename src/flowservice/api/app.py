@@ -1,0 +1,57 @@
+"""The application factory: routers, the error table and the gateway, around one `Services`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from flowservice import __version__
+from flowservice.api import errors
+from flowservice.api.auth import Gateway
+from flowservice.api.flowservice import connections, flows, source_connections, specs, target_connections
+from flowservice.api.paging import ContinuationTokens
+from flowservice.api.platform import ims
+from flowservice.services.context import Services
+
+ROUTERS: tuple[APIRouter, ...] = (
+    ims.router,
+    specs.router,
+    connections.router,
+    source_connections.router,
+    target_connections.router,
+    flows.router,
+)
+
+health = APIRouter(tags=["Operations"])
+
+
+@health.get("/healthz", summary="Liveness: the process answers")
+def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def create_app(services: Services, *, own_services: bool = False) -> FastAPI:
+    """Build the app; with `own_services` the app closes the services when it shuts down."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if own_services:
+            services.close()
+
+    app = FastAPI(
+        title="flowservice",
+        version=__version__,
+        description="A self-hosted implementation of Adobe Experience Platform's Flow Service API.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.continuation_tokens = ContinuationTokens(services.settings.secret)
+    errors.install(app)
+    app.include_router(health)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.add_middleware(Gateway, services=services)
+    return app

@@ -1,0 +1,83 @@
+"""Continuation tokens and `_links`, in the form real clients parse.
+
+aepp rebuilds the next URL as `href.split("=")[1]`, so the href is exactly
+`/{collection}?continuationToken=TOKEN` and TOKEN holds no `=` or `&` (base64url without padding,
+a dot between payload and MAC). The token carries the whole query and the keyset position, so it
+works alone; it is signed and bound to the tenant, collection and query, so it cannot be forged,
+edited, or replayed in another tenant.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flowservice.domain.tenancy import Tenant
+from flowservice.errors import InvalidRequest
+from flowservice.services.crypto import derive_key
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where the next page starts: the query it belongs to and the last sort key already returned."""
+
+    query: str
+    limit: int
+    after: list[Any]
+
+
+class ContinuationTokens:
+    def __init__(self, secret: bytes) -> None:
+        self._key = derive_key(secret, "flowservice/continuation-tokens")
+
+    def issue(self, tenant: Tenant, collection: str, position: Position) -> str:
+        payload = {
+            "c": collection,
+            "o": tenant.org_id,
+            "s": tenant.sandbox_name,
+            "q": position.query,
+            "l": position.limit,
+            "k": position.after,
+        }
+        raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+        return _b64(raw) + "." + _b64(self._mac(raw))
+
+    def read(self, token: str, tenant: Tenant, collection: str) -> Position:
+        invalid = InvalidRequest(
+            "1000", "The continuationToken is not valid for this request.", field="continuationToken"
+        )
+        body, _, mac = token.partition(".")
+        try:
+            raw = _unb64(body)
+            good = hmac.compare_digest(_unb64(mac), self._mac(raw))
+            payload = json.loads(raw) if good else None
+        except (ValueError, UnicodeDecodeError):
+            raise invalid from None
+        if not isinstance(payload, dict):
+            raise invalid
+        if (payload.get("c"), payload.get("o"), payload.get("s")) != (
+            collection,
+            tenant.org_id,
+            tenant.sandbox_name,
+        ):
+            raise invalid
+        return Position(str(payload["q"]), int(payload["l"]), list(payload["k"]))
+
+    def _mac(self, raw: bytes) -> bytes:
+        return hmac.new(self._key, raw, hashlib.sha256).digest()[:16]
+
+
+def next_link(collection: str, token: str | None) -> dict[str, Any]:
+    return {"next": {"href": f"/{collection}?continuationToken={token}"}} if token else {}
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -1,0 +1,1 @@
+"""The `flowservice` command line."""

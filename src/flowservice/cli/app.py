@@ -1,0 +1,160 @@
+"""`flowservice`: serve the API, migrate the database, manage credentials and sandboxes."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import typer
+from rich.console import Console
+from rich.panel import Panel
+
+from flowservice.errors import FlowServiceError
+from flowservice.services import identity
+from flowservice.services.context import Services
+from flowservice.services.devsetup import ensure_dev_credentials
+from flowservice.settings import Settings
+from flowservice.store import migrate
+from flowservice.store.db import printable_url
+
+app = typer.Typer(help="flowservice: a self-hosted Flow Service API.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+credentials_app = typer.Typer(help="Client credentials (client id + secret) of an org.", no_args_is_help=True)
+sandboxes_app = typer.Typer(help="Sandboxes of an org.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(credentials_app, name="credentials")
+app.add_typer(sandboxes_app, name="sandboxes")
+
+console = Console()
+errors = Console(stderr=True)
+
+
+def _services() -> Services:
+    return Services.from_settings(Settings.load())
+
+
+def _fail(message: str) -> typer.Exit:
+    errors.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
+    """Create or migrate the database schema."""
+    settings = Settings.load()
+    migrate.upgrade(settings.database_url, revision)
+    console.print(f"database at revision {revision}: {printable_url(settings.database_url)}")
+
+
+@credentials_app.command("create")
+def credentials_create(
+    org: str = typer.Option(..., "--org", help="IMS org id, e.g. 0123ABCD@AdobeOrg (created if new)"),
+    name: str = typer.Option("", "--name", help="a label to recognise the credentials by"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+) -> None:
+    """Create client credentials; the secret is shown once and stored only as a hash."""
+    services = _services()
+    try:
+        created = identity.create_credentials(services.db, org, name=name)
+    except FlowServiceError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        services.close()
+    payload = {
+        "client_id": created.client_id,
+        "client_secret": created.client_secret,
+        "org_id": created.org_id,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        return
+    console.print(f"client_id:     {created.client_id}")
+    console.print(f"client_secret: {created.client_secret}")
+    console.print(f"org_id:        {created.org_id}")
+    console.print("[dim]The secret is not stored; keep it now.[/dim]")
+
+
+@credentials_app.command("revoke")
+def credentials_revoke(client_id: str = typer.Argument(..., help="the client id to revoke")) -> None:
+    """Revoke credentials; their tokens stop working on the next request."""
+    services = _services()
+    try:
+        if not identity.revoke_credentials(services.db, client_id):
+            raise _fail(f"no live credentials with client id {client_id}")
+    finally:
+        services.close()
+    console.print(f"revoked {client_id}")
+
+
+@sandboxes_app.command("create")
+def sandboxes_create(
+    name: str = typer.Argument(..., help="sandbox name: lower-case letters, digits, hyphens"),
+    org: str = typer.Option(..., "--org", help="IMS org id"),
+) -> None:
+    """Add a sandbox to an org (every org has `prod`)."""
+    services = _services()
+    try:
+        sandbox = identity.create_sandbox(services.db, org, name)
+    except FlowServiceError as exc:
+        raise _fail(exc.message) from None
+    finally:
+        services.close()
+    console.print(f"sandbox {sandbox.name} ({sandbox.id}) in {sandbox.org_id}")
+
+
+@sandboxes_app.command("list")
+def sandboxes_list(org: str = typer.Option(..., "--org", help="IMS org id")) -> None:
+    """List an org's sandboxes."""
+    services = _services()
+    try:
+        for sandbox in identity.list_sandboxes(services.db, org):
+            typer.echo(f"{sandbox.name}\t{sandbox.id}")
+    finally:
+        services.close()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="interface to listen on"),
+    port: int = typer.Option(8080, "--port", help="TCP port"),
+    dev: bool = typer.Option(
+        False, "--dev", help="create (once) and print a development org with credentials"
+    ),
+) -> None:
+    """Serve the API (and, as they land, the UI, workers and scheduler)."""
+    import uvicorn
+
+    from flowservice.api.app import create_app
+
+    settings = Settings.load()
+    migrate.upgrade(settings.database_url)
+    services = Services.from_settings(settings)
+    if dev:
+        _print_dev_banner(services, host, port)
+    uvicorn.run(create_app(services, own_services=True), host=host, port=port, log_level="info")
+
+
+def _print_dev_banner(services: Services, host: str, port: int) -> None:
+    credential, created = ensure_dev_credentials(services)
+    base = f"http://{host}:{port}"
+    path = services.settings.home / "dev-credentials.json"
+    if not created:
+        console.print(f"development credentials: {path} (org {credential.org_id})")
+        return
+    curl = (
+        f"TOKEN=$(curl -s -X POST {base}/ims/token/v3 -d grant_type=client_credentials "
+        f"-d client_id={credential.client_id} -d client_secret={credential.client_secret} "
+        "| python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f'curl -s {base}/data/foundation/flowservice/connectionSpecs -H "Authorization: Bearer $TOKEN" '
+        f"-H 'x-api-key: {credential.client_id}' -H 'x-gw-ims-org-id: {credential.org_id}' "
+        "-H 'x-sandbox-name: prod'"
+    )
+    body = (
+        f"org_id:        {credential.org_id}\nclient_id:     {credential.client_id}\n"
+        f"client_secret: {credential.client_secret}\n\nsaved in {path}\n\n{curl}"
+    )
+    console.print(Panel(body, title="development org created", expand=False), soft_wrap=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,62 @@
+"""Access tokens: JWTs signed with a key derived from the settings secret, bound to an org and a client."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import jwt
+
+from flowservice.services.crypto import derive_key
+
+ISSUER = "flowservice"
+ALGORITHM = "HS256"
+
+
+class InvalidToken(Exception):
+    """Any reason a bearer token is not accepted; the gateway answers all of them with 401013."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    client_id: str
+    org_id: str
+    expires_at: int
+
+
+class TokenSigner:
+    def __init__(self, secret: bytes) -> None:
+        self._key = derive_key(secret, "flowservice/access-tokens")
+
+    def issue(self, client_id: str, org_id: str, now_s: int, ttl_s: int) -> str:
+        claims = {
+            "iss": ISSUER,
+            "sub": client_id,
+            "client_id": client_id,
+            "org": org_id,
+            "type": "access_token",
+            "iat": now_s,
+            "exp": now_s + ttl_s,
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._key, algorithm=ALGORITHM)
+
+    def verify(self, token: str) -> TokenClaims:
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[ALGORITHM],  # never trust the header's alg (no "none", no key confusion)
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss"]},
+            )
+        except jwt.PyJWTError as exc:
+            raise InvalidToken(str(exc)) from None
+        client_id, org_id = claims.get("client_id"), claims.get("org")
+        if (
+            claims.get("type") != "access_token"
+            or not isinstance(client_id, str)
+            or not isinstance(org_id, str)
+        ):
+            raise InvalidToken("not an access token")
+        return TokenClaims(client_id, org_id, int(claims["exp"]))

@@ -1,0 +1,83 @@
+"""Settings: the only module that reads the environment.
+
+Everything configurable is a `FLOWSERVICE_*` variable. `Settings.load()` also resolves the
+derived values (database URL inside the home, the secret key file) so the rest of the code
+never has to know where defaults come from.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SECRET_KEY_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWSERVICE_", extra="ignore")
+
+    home: Path = Field(default=Path("./.flowservice"), description="data directory")
+    database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in the home")
+    public_url: str = Field(default="http://127.0.0.1:8080", description="base of absolute links we emit")
+    secret_key: SecretStr | None = Field(default=None, description="signs tokens, encrypts secrets")
+    token_ttl_seconds: int = Field(default=86_400, gt=0)
+    max_body_bytes: int = Field(default=1_048_576, gt=0, description="larger request bodies get 413")
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("database_url")
+    @classmethod
+    def _use_psycopg3(cls, value: str) -> str:
+        # Users paste libpq-style URLs; SQLAlchemy would pick psycopg2 for them, which we do not ship.
+        for prefix in ("postgres://", "postgresql://"):
+            if value.startswith(prefix):
+                return "postgresql+psycopg://" + value[len(prefix) :]
+        return value
+
+    @classmethod
+    def load(cls, **overrides: object) -> Settings:
+        """Read the environment (plus explicit overrides) and resolve the defaults that live in the home."""
+        settings = cls(**overrides)  # type: ignore[arg-type]
+        return settings.resolved()
+
+    def resolved(self) -> Settings:
+        home = self.home.expanduser().resolve()
+        home.mkdir(parents=True, exist_ok=True)
+        database_url = self.database_url or f"sqlite:///{home / 'flowservice.db'}"
+        secret_key = self.secret_key or SecretStr(_load_or_create_secret_key(home))
+        return self.model_copy(update={"home": home, "database_url": database_url, "secret_key": secret_key})
+
+    @property
+    def secret(self) -> bytes:
+        if self.secret_key is None:
+            raise RuntimeError("Settings.resolved() must run before the secret key is used")
+        return self.secret_key.get_secret_value().encode()
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def _load_or_create_secret_key(home: Path) -> str:
+    """Generate the key once, readable by the owner only, so restarts keep tokens and secrets valid."""
+    path = home / SECRET_KEY_FILE
+    if path.exists():
+        return path.read_text().strip()
+    tmp = home / f".{SECRET_KEY_FILE}.{os.getpid()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    try:
+        os.link(tmp, path)  # atomic and refuses to overwrite: two first starts agree on one key
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_text().strip()

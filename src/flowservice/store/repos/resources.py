@@ -1,0 +1,190 @@
+"""Tenant-scoped access to the resource tables.
+
+A `Resources` repository is bound to one tenant when it is made, and every statement it builds
+starts from `scoped()`: a route that forgets a filter still cannot reach another tenant's rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import ColumnElement, Select, delete, exists, select, update
+from sqlalchemy.orm import Session
+
+from flowservice.domain.tenancy import Tenant
+from flowservice.store.tables import (
+    Connection,
+    Flow,
+    FlowLink,
+    NamedResource,
+    Run,
+    SourceConnection,
+    TargetConnection,
+    TenantOwned,
+)
+
+R = TypeVar("R", bound=TenantOwned)
+
+
+def columns_for(model: type[TenantOwned], doc: dict[str, Any]) -> dict[str, Any]:
+    """The typed columns of a row, derived from its wire document (the one place that does this)."""
+    values: dict[str, Any] = {
+        "created_at": doc["createdAt"],
+        "updated_at": doc["updatedAt"],
+        "etag": doc["etag"],
+    }
+    if issubclass(model, NamedResource):
+        spec = doc.get("flowSpec") if model is Flow else doc.get("connectionSpec")
+        values["name"] = str(doc.get("name") or "")[:512]
+        values["state"] = str(doc.get("state") or "enabled")
+        values["spec_id"] = str((spec or {}).get("id") or "")
+    if model is SourceConnection:
+        values["base_connection_id"] = doc.get("baseConnectionId")
+    if model is Run:
+        values.update(_run_columns(doc))
+    return values
+
+
+def _run_columns(doc: dict[str, Any]) -> dict[str, Any]:
+    metrics = doc.get("metrics") or {}
+    duration = metrics.get("durationSummary") or {}
+    records = metrics.get("recordSummary") or {}
+    files = metrics.get("fileSummary") or {}
+    sizes = metrics.get("sizeSummary") or {}
+    return {
+        "flow_id": doc["flowId"],
+        "status": (metrics.get("statusSummary") or {}).get("status", "scheduled"),
+        "started_at": duration.get("startedAtUTC"),
+        "completed_at": duration.get("completedAtUTC"),
+        "input_record_count": records.get("inputRecordCount"),
+        "output_record_count": records.get("outputRecordCount"),
+        "failed_record_count": records.get("failedRecordCount"),
+        "input_file_count": files.get("inputFileCount"),
+        "output_file_count": files.get("outputFileCount"),
+        "input_bytes": sizes.get("inputBytes"),
+        "output_bytes": sizes.get("outputBytes"),
+    }
+
+
+class Resources(Generic[R]):
+    def __init__(self, session: Session, tenant: Tenant, model: type[R]) -> None:
+        self.session = session
+        self.tenant = tenant
+        self.model = model
+
+    def _in_tenant(self) -> list[ColumnElement[bool]]:
+        return [
+            self.model.ims_org_id == self.tenant.org_id,
+            self.model.sandbox_name == self.tenant.sandbox_name,
+        ]
+
+    def scoped(self) -> Select[R]:
+        return select(self.model).where(*self._in_tenant())
+
+    def get(self, resource_id: str) -> R | None:
+        return self.session.scalars(self.scoped().where(self.model.id == resource_id)).first()
+
+    def get_many(self, ids: Iterable[str]) -> dict[str, R]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+        rows = self.session.scalars(self.scoped().where(self.model.id.in_(wanted)))
+        return {row.id: row for row in rows}
+
+    def insert(self, doc: dict[str, Any], **extra: Any) -> R:
+        row = self.model(
+            id=doc["id"],
+            ims_org_id=self.tenant.org_id,
+            sandbox_name=self.tenant.sandbox_name,
+            doc=doc,
+            **columns_for(self.model, doc),
+            **extra,
+        )
+        self.session.add(row)
+        self.session.flush()
+        return row
+
+    def replace(self, resource_id: str, doc: dict[str, Any], *, expected_etag: str, **extra: Any) -> bool:
+        """Write a new version only if nobody wrote since `expected_etag` was read (one winner)."""
+        result = self.session.execute(
+            update(self.model)
+            .where(*self._in_tenant(), self.model.id == resource_id, self.model.etag == expected_etag)
+            .values(doc=doc, **columns_for(self.model, doc), **extra)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def delete(self, resource_id: str) -> bool:
+        result = self.session.execute(
+            delete(self.model)
+            .where(*self._in_tenant(), self.model.id == resource_id)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    def page(self, *, limit: int, after: tuple[int, str] | None = None) -> Sequence[R]:
+        """Newest first; keyset pagination on (created_at, id), never OFFSET."""
+        query = self.scoped()
+        if after is not None:
+            created_at, last_id = after
+            query = query.where(
+                (self.model.created_at < created_at)
+                | ((self.model.created_at == created_at) & (self.model.id < last_id))
+            )
+        query = query.order_by(self.model.created_at.desc(), self.model.id.desc()).limit(limit)
+        return self.session.scalars(query).all()
+
+
+def connections(session: Session, tenant: Tenant) -> Resources[Connection]:
+    return Resources(session, tenant, Connection)
+
+
+def source_connections(session: Session, tenant: Tenant) -> Resources[SourceConnection]:
+    return Resources(session, tenant, SourceConnection)
+
+
+def target_connections(session: Session, tenant: Tenant) -> Resources[TargetConnection]:
+    return Resources(session, tenant, TargetConnection)
+
+
+def flows(session: Session, tenant: Tenant) -> Resources[Flow]:
+    return Resources(session, tenant, Flow)
+
+
+def runs(session: Session, tenant: Tenant) -> Resources[Run]:
+    return Resources(session, tenant, Run)
+
+
+def set_flow_links(session: Session, flow_id: str, sources: list[str], targets: list[str]) -> None:
+    session.execute(delete(FlowLink).where(FlowLink.flow_id == flow_id))
+    links = [FlowLink(flow_id=flow_id, connection_id=c, role="source") for c in dict.fromkeys(sources)]
+    links += [FlowLink(flow_id=flow_id, connection_id=c, role="target") for c in dict.fromkeys(targets)]
+    session.add_all(links)
+    session.flush()
+
+
+def flows_using(session: Session, tenant: Tenant, connection_ids: Iterable[str]) -> list[str]:
+    """Ids of this tenant's flows that use any of the given source or target connections."""
+    ids = list(connection_ids)
+    if not ids:
+        return []
+    query = (
+        select(Flow.id)
+        .where(Flow.ims_org_id == tenant.org_id, Flow.sandbox_name == tenant.sandbox_name)
+        .where(exists().where(FlowLink.flow_id == Flow.id, FlowLink.connection_id.in_(ids)))
+        .order_by(Flow.id)
+    )
+    return list(session.scalars(query))
+
+
+def source_connections_of(session: Session, tenant: Tenant, base_connection_id: str) -> list[str]:
+    query = (
+        select(SourceConnection.id)
+        .where(
+            SourceConnection.ims_org_id == tenant.org_id, SourceConnection.sandbox_name == tenant.sandbox_name
+        )
+        .where(SourceConnection.base_connection_id == base_connection_id)
+        .order_by(SourceConnection.id)
+    )
+    return list(session.scalars(query))

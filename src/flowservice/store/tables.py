@@ -1,0 +1,158 @@
+"""The relational schema: identity tables, and one table per Flow Service resource.
+
+A resource row keeps the full wire document in `doc` (so filters work on any JSON path) and
+copies into typed, indexed columns the few fields that are filtered and sorted on. The copy is
+made in exactly one place (`repos.resources.columns_for`), so the two never drift.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+# Stable constraint names make Alembic diffs and batch (copy-and-move) migrations on SQLite work.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s__%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s__%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s__%(constraint_name)s",
+    "fk": "fk_%(table_name)s__%(column_0_N_name)s__%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Document = JSON().with_variant(JSONB(), "postgresql")
+ID = String(36)
+ORG = String(255)
+SANDBOX = String(64)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Org(Base):
+    __tablename__ = "orgs"
+    id: Mapped[str] = mapped_column(ORG, primary_key=True)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Sandbox(Base):
+    __tablename__ = "sandboxes"
+    __table_args__ = (UniqueConstraint("ims_org_id", "name"),)
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ims_org_id: Mapped[str] = mapped_column(ORG, ForeignKey("orgs.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(SANDBOX)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+
+class Credential(Base):
+    """A client-credentials pair; only a hash of the secret is kept."""
+
+    __tablename__ = "credentials"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    ims_org_id: Mapped[str] = mapped_column(ORG, ForeignKey("orgs.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    revoked_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class TenantOwned(Base):
+    """Columns every tenant-owned resource has; the repositories filter on the first two always."""
+
+    __abstract__ = True
+    id: Mapped[str] = mapped_column(ID, primary_key=True)
+    ims_org_id: Mapped[str] = mapped_column(ORG)
+    sandbox_name: Mapped[str] = mapped_column(SANDBOX)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+    etag: Mapped[str] = mapped_column(String(64))
+    doc: Mapped[dict[str, Any]] = mapped_column(Document)
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (
+            ForeignKeyConstraint(
+                ["ims_org_id", "sandbox_name"], ["sandboxes.ims_org_id", "sandboxes.name"], ondelete="CASCADE"
+            ),
+            Index(None, "ims_org_id", "sandbox_name", "created_at", "id"),
+            *cls.extra_table_args(),
+        )
+
+    @classmethod
+    def extra_table_args(cls) -> tuple[Any, ...]:
+        return ()
+
+
+class NamedResource(TenantOwned):
+    __abstract__ = True
+    name: Mapped[str] = mapped_column(String(512), default="")
+    state: Mapped[str] = mapped_column(String(32), default="enabled")
+    spec_id: Mapped[str] = mapped_column(ID)
+
+
+class Connection(NamedResource):
+    __tablename__ = "connections"
+    secrets: Mapped[str | None] = mapped_column(Text, nullable=True)  # Fernet token of the secret params
+
+
+class SourceConnection(NamedResource):
+    __tablename__ = "source_connections"
+    base_connection_id: Mapped[str | None] = mapped_column(ID, nullable=True, index=True)
+
+
+class TargetConnection(NamedResource):
+    __tablename__ = "target_connections"
+
+
+class Flow(NamedResource):
+    __tablename__ = "flows"
+
+    @classmethod
+    def extra_table_args(cls) -> tuple[Any, ...]:
+        return (Index(None, "ims_org_id", "sandbox_name", "state"),)
+
+
+class FlowLink(Base):
+    """Which source and target connections a flow uses, so "is this connection in use" is one indexed lookup."""
+
+    __tablename__ = "flow_links"
+    flow_id: Mapped[str] = mapped_column(ID, ForeignKey("flows.id", ondelete="CASCADE"), primary_key=True)
+    connection_id: Mapped[str] = mapped_column(ID, primary_key=True, index=True)
+    role: Mapped[str] = mapped_column(String(8), primary_key=True)  # "source" | "target"
+
+
+class Run(TenantOwned):
+    """A flow run; metrics that people filter and sort on are typed columns, the rest lives in `doc`."""
+
+    __tablename__ = "runs"
+    flow_id: Mapped[str] = mapped_column(ID)
+    status: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    completed_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    input_record_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    output_record_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    failed_record_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    input_file_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    output_file_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    input_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    output_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    @classmethod
+    def extra_table_args(cls) -> tuple[Any, ...]:
+        return (
+            Index(None, "ims_org_id", "sandbox_name", "flow_id", "created_at", "id"),
+            Index(None, "ims_org_id", "sandbox_name", "status", "created_at", "id"),
+        )

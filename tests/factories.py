@@ -1,0 +1,161 @@
+"""Plain functions that build test data through the real API (and identity service for orgs)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from flowservice import catalog
+from flowservice.services import identity
+from flowservice.services.context import Services
+
+BASE = "/data/foundation/flowservice"
+
+
+@dataclass
+class Tenant:
+    org_id: str
+    client_id: str
+    client_secret: str
+    token: str
+    sandbox: str = "prod"
+    extra_headers: dict[str, str] = field(default_factory=dict)
+
+    def headers(self, sandbox: str | None = None, **extra: str) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self.token}",
+            "x-api-key": self.client_id,
+            "x-gw-ims-org-id": self.org_id,
+            "x-sandbox-name": sandbox or self.sandbox,
+            **self.extra_headers,
+            **extra,
+        }
+
+    def in_sandbox(self, sandbox: str) -> Tenant:
+        return Tenant(self.org_id, self.client_id, self.client_secret, self.token, sandbox)
+
+
+def new_org_id() -> str:
+    return secrets.token_hex(12).upper() + "@AdobeOrg"
+
+
+def token_for(client: TestClient, client_id: str, client_secret: str) -> str:
+    response = client.post(
+        "/ims/token/v3",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+    )
+    assert response.status_code == 200, response.text
+    token: str = response.json()["access_token"]
+    return token
+
+
+def new_tenant(services: Services, client: TestClient, sandboxes: tuple[str, ...] = ()) -> Tenant:
+    credential = identity.create_credentials(services.db, new_org_id(), name="test")
+    for name in sandboxes:
+        identity.create_sandbox(services.db, credential.org_id, name)
+    token = token_for(client, credential.client_id, credential.client_secret)
+    return Tenant(credential.org_id, credential.client_id, credential.client_secret, token)
+
+
+def s3_connection(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "S3 base connection",
+        "description": "test bucket",
+        "auth": {
+            "specName": "Access Key",
+            "params": {
+                "s3AccessKey": "AKIAEXAMPLE",
+                "s3SecretKey": "planted-secret-" + secrets.token_hex(8),
+                "serviceUrl": "http://127.0.0.1:9000",
+                "bucketName": "landing",
+            },
+        },
+        "connectionSpec": {"id": catalog.AMAZON_S3, "version": "1.0"},
+    }
+    body.update(overrides)
+    return body
+
+
+def s3_source(base_connection_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "S3 source",
+        "baseConnectionId": base_connection_id,
+        "data": {"format": "delimited", "properties": {"columnDelimiter": ","}},
+        "params": {"path": "/landing/customers.csv", "type": "file"},
+        "connectionSpec": {"id": catalog.AMAZON_S3, "version": "1.0"},
+    }
+    body.update(overrides)
+    return body
+
+
+def dlz_source(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Landing zone source",
+        "data": {"format": "delimited"},
+        "params": {"path": "incoming/customers.csv", "type": "file"},
+        "connectionSpec": {"id": catalog.DATA_LANDING_ZONE, "version": "1.0"},
+    }
+    body.update(overrides)
+    return body
+
+
+def target(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Customers dataset",
+        "data": {
+            "format": "parquet_xdm",
+            "schema": {"id": "https://ns.adobe.com/tenant/schemas/1", "version": "1"},
+        },
+        "params": {"dataSetId": "5ed18e0f4f90b719196f44a9"},
+        "connectionSpec": {"id": catalog.DATA_LAKE, "version": "1.0"},
+    }
+    body.update(overrides)
+    return body
+
+
+def flow(source_id: str, target_id: str, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "name": "Customers dataflow",
+        "flowSpec": {"id": catalog.CLOUD_STORAGE_TO_AEP, "version": "1.0"},
+        "sourceConnectionIds": [source_id],
+        "targetConnectionIds": [target_id],
+        "scheduleParams": {"startTime": "1597784298", "frequency": "minute", "interval": "30"},
+    }
+    body.update(overrides)
+    return body
+
+
+def create(client: TestClient, tenant: Tenant, collection: str, body: dict[str, Any]) -> dict[str, Any]:
+    response = client.post(f"{BASE}/{collection}", json=body, headers=tenant.headers())
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def get(client: TestClient, tenant: Tenant, collection: str, resource_id: str) -> dict[str, Any]:
+    response = client.get(f"{BASE}/{collection}/{resource_id}", headers=tenant.headers())
+    assert response.status_code == 200, response.text
+    items = response.json()["items"]
+    assert len(items) == 1
+    item: dict[str, Any] = items[0]
+    return item
+
+
+@dataclass
+class Dataflow:
+    connection_id: str
+    source_id: str
+    target_id: str
+    flow_id: str
+
+
+def dataflow(client: TestClient, tenant: Tenant, **flow_overrides: Any) -> Dataflow:
+    """An S3 connection, source, target and flow, all created over HTTP."""
+    connection = create(client, tenant, "connections", s3_connection())
+    source = create(client, tenant, "sourceConnections", s3_source(connection["id"]))
+    target_ = create(client, tenant, "targetConnections", target())
+    created = create(client, tenant, "flows", flow(source["id"], target_["id"], **flow_overrides))
+    return Dataflow(connection["id"], source["id"], target_["id"], created["id"])
