@@ -31,14 +31,16 @@ run: $(VENV)/.installed ## migrate and serve API + UI + workers + scheduler on S
 test: $(VENV)/.installed-test ## install test dependencies and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+CODE := src tests $(wildcard bench)
+
 lint: $(VENV)/.installed-test ## ruff + mypy
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(CODE)
+	$(BIN)/ruff format --check $(CODE)
 	$(BIN)/mypy
 
 format: $(VENV)/.installed-test ## apply ruff's formatting and safe fixes
-	$(BIN)/ruff check --fix src tests bench
-	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix $(CODE)
+	$(BIN)/ruff format $(CODE)
 
 clean: ## remove the venv and local data
 	rm -rf $(VENV) .flowservice .pytest_cache .mypy_cache .ruff_cache
