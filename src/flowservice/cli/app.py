@@ -151,9 +151,11 @@ def _print_dev_banner(services: Services, host: str, port: int) -> None:
     )
     body = (
         f"org_id:        {credential.org_id}\nclient_id:     {credential.client_id}\n"
-        f"client_secret: {credential.client_secret}\n\nsaved in {path}\n\n{curl}"
+        f"client_secret: {credential.client_secret}\n\nsaved in {path}"
     )
-    console.print(Panel(body, title="development org created", expand=False), soft_wrap=True)
+    console.print(Panel(body, title="development org created", expand=False))
+    # Plain print, not Rich: the commands must survive copy and paste from any terminal width.
+    print("Try it:\n" + curl, flush=True)
 
 
 def main() -> None:
