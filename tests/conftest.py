@@ -20,6 +20,7 @@ from flowservice.services.context import Services
 from flowservice.settings import Settings
 from flowservice.store import migrate
 from tests.factories import Tenant, new_tenant
+from tests.live import LiveServer, serve
 from tests.services import PG_ADMIN_URL, unavailable
 
 BACKENDS = ("sqlite", "postgres")
@@ -77,6 +78,17 @@ def services(settings: Settings) -> Iterator[Services]:
 def client(services: Services) -> Iterator[TestClient]:
     with TestClient(create_app(services)) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`flowservice serve` as a separate process on the session's database, for real HTTP clients."""
+    env = {
+        "FLOWSERVICE_HOME": str(settings.home),
+        "FLOWSERVICE_DATABASE_URL": settings.database_url,
+    }
+    with serve(tmp_path_factory.mktemp("live"), env=env) as server:
+        yield server
 
 
 @pytest.fixture

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from flowservice import catalog
-from flowservice.services import identity
+from flowservice.domain.runs import COPY, PROMOTION, Activity, RunError, Summary
+from flowservice.domain.tenancy import Tenant as DomainTenant
+from flowservice.services import identity, runs
 from flowservice.services.context import Services
 
 BASE = "/data/foundation/flowservice"
@@ -159,3 +162,72 @@ def dataflow(client: TestClient, tenant: Tenant, **flow_overrides: Any) -> Dataf
     target_ = create(client, tenant, "targetConnections", target())
     created = create(client, tenant, "flows", flow(source["id"], target_["id"], **flow_overrides))
     return Dataflow(connection["id"], source["id"], target_["id"], created["id"])
+
+
+def domain_tenant(services: Services, tenant: Tenant) -> DomainTenant:
+    [sandbox] = [s for s in identity.list_sandboxes(services.db, tenant.org_id) if s.name == tenant.sandbox]
+    return DomainTenant(tenant.org_id, sandbox.name, sandbox.id)
+
+
+def run_through(
+    services: Services,
+    tenant: Tenant,
+    flow_id: str,
+    *,
+    status: str = "success",
+    records: tuple[int, int, int] = (100, 100, 0),
+    files: int = 2,
+    input_bytes: int = 4096,
+    output_bytes: int = 2048,
+    errors: tuple[RunError, ...] = (),
+) -> dict[str, Any]:
+    """A run taken through its whole life by the service functions the engine calls."""
+    who = domain_tenant(services, tenant)
+    run = runs.create_run(services, who, flow_id, client_id=tenant.client_id)
+    runs.start_run(services, who, run["id"])
+    started = services.clock.now_ms()
+    copy = Activity(
+        id=str(uuid.uuid4()),
+        name=COPY,
+        status="success",
+        started_at=started,
+        completed_at=started + 1,
+        summary=Summary(
+            input_bytes=input_bytes,
+            output_bytes=input_bytes,
+            input_records=records[0],
+            output_records=records[0],
+            input_files=files,
+            output_files=files,
+        ),
+        window=(started - 3_600_000, started),
+        source_info=[{"id": "source", "type": "SourceConnection"}],
+    )
+    runs.record_activity(services, who, run["id"], copy)
+    total, good, bad = records
+    promotion = Activity(
+        id=str(uuid.uuid4()),
+        name=PROMOTION,
+        status="success" if status == "success" else "failed",
+        started_at=started + 2,
+        completed_at=started + 3,
+        summary=Summary(
+            input_bytes=input_bytes,
+            output_bytes=output_bytes,
+            input_records=total,
+            output_records=good,
+            failed_records=bad,
+            input_files=files,
+            output_files=1,
+        ),
+        details=[e for e in errors if e.record_count is not None],
+        manifest={
+            "fileInfo": "http://testserver/data/foundation/export/batches/B/meta?path=input_files",
+            "pathPrefix": "landing/",
+        },
+        target_info=[
+            {"id": "target", "type": "TargetConnection", "reference": {"type": "Batch", "ids": ["B"]}}
+        ],
+    )
+    runs.record_activity(services, who, run["id"], promotion)
+    return runs.finish_run(services, who, run["id"], status, [e for e in errors if e.record_count is None])

@@ -30,7 +30,9 @@ def test_first_start_creates_dev_org_and_the_walkthrough_runs(tmp_path: Path) ->
         credentials = json.loads((tmp_path / ".flowservice" / "dev-credentials.json").read_text())
         assert credentials["client_secret"] in server.output()  # printed once, with a curl line
         try_it = server.output().split("Try it:\n", 1)[1].splitlines()[:2]
-        printed = subprocess.run(["bash", "-c", "\n".join(try_it)], capture_output=True, text=True, timeout=30)
+        printed = subprocess.run(
+            ["bash", "-c", "\n".join(try_it)], capture_output=True, text=True, timeout=30
+        )
         assert json.loads(printed.stdout)["items"], printed.stderr
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", walkthrough()],

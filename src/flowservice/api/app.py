@@ -10,7 +10,14 @@ from fastapi import APIRouter, FastAPI
 from flowservice import __version__
 from flowservice.api import errors
 from flowservice.api.auth import Gateway
-from flowservice.api.flowservice import connections, flows, source_connections, specs, target_connections
+from flowservice.api.flowservice import (
+    connections,
+    flows,
+    runs,
+    source_connections,
+    specs,
+    target_connections,
+)
 from flowservice.api.paging import ContinuationTokens
 from flowservice.api.platform import ims
 from flowservice.services.context import Services
@@ -22,6 +29,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     source_connections.router,
     target_connections.router,
     flows.router,
+    runs.router,
 )
 
 health = APIRouter(tags=["Operations"])

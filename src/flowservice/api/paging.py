@@ -25,7 +25,8 @@ from flowservice.services.crypto import derive_key
 class Position:
     """Where the next page starts: the query it belongs to and the last sort key already returned."""
 
-    query: str
+    properties: list[str]
+    orderby: list[str]
     limit: int
     after: list[Any]
 
@@ -38,8 +39,9 @@ class ContinuationTokens:
         payload = {
             "c": collection,
             "o": tenant.org_id,
-            "s": tenant.sandbox_name,
-            "q": position.query,
+            "t": tenant.sandbox_name,
+            "p": position.properties,
+            "s": position.orderby,
             "l": position.limit,
             "k": position.after,
         }
@@ -59,13 +61,13 @@ class ContinuationTokens:
             raise invalid from None
         if not isinstance(payload, dict):
             raise invalid
-        if (payload.get("c"), payload.get("o"), payload.get("s")) != (
+        if (payload.get("c"), payload.get("o"), payload.get("t")) != (
             collection,
             tenant.org_id,
             tenant.sandbox_name,
         ):
             raise invalid
-        return Position(str(payload["q"]), int(payload["l"]), list(payload["k"]))
+        return Position(list(payload["p"]), list(payload["s"]), int(payload["l"]), list(payload["k"]))
 
     def _mac(self, raw: bytes) -> bytes:
         return hmac.new(self._key, raw, hashlib.sha256).digest()[:16]

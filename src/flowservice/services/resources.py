@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from flowservice.domain import etags, patch
+from flowservice.domain.query import ListQuery
 from flowservice.domain.tenancy import Caller
 from flowservice.errors import InvalidRequest, NotFound, VersionMismatch
 from flowservice.schemas import validate
@@ -208,7 +209,7 @@ def delete(services: Services, caller: Caller, kind: Kind[R], resource_id: str) 
 
 
 def _current(resources: Resources[R], kind: Kind[R], resource_id: str, if_match: str | None) -> R:
-    row = resources.get(resource_id)
+    row = resources.get(resource_id, lock=True)  # hold it: run progress also writes a flow's document
     if row is None:
         raise NotFound(kind.collection, resource_id)
     if if_match is not None and not etags.matches(if_match, row.etag):
@@ -229,15 +230,19 @@ def refuse_if_used_by_flows(work: Work, connection_id: str) -> None:
 @dataclass(frozen=True, slots=True)
 class Page:
     items: list[dict[str, Any]]
-    after: list[Any] | None  # the keyset of the last item when another page follows
+    after: list[Any] | None  # the sort key of the last item when another page follows
 
 
 def list_page(
-    services: Services, caller: Caller, kind: Kind[R], *, limit: int, after: list[Any] | None
+    services: Services, caller: Caller, model: type[R], query: ListQuery, after: list[Any] | None = None
 ) -> Page:
     with services.db.reader() as session:
-        position = (int(after[0]), str(after[1])) if after else None
-        rows = Resources(session, caller.tenant, kind.model).page(limit=limit + 1, after=position)
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return Page([dict(r.doc) for r in rows], [rows[-1].created_at, rows[-1].id] if more and rows else None)
+        rows, following = Resources(session, caller.tenant, model).page(
+            limit=query.limit, filters=query.filters, order=query.order, after=after
+        )
+        return Page([dict(r.doc) for r in rows], following)
+
+
+def count(services: Services, caller: Caller, model: type[R], query: ListQuery) -> int:
+    with services.db.reader() as session:
+        return Resources(session, caller.tenant, model).count(query.filters)

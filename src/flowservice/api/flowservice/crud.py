@@ -7,13 +7,14 @@ body model annotations must be real classes when FastAPI inspects the closures.)
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Response
+from fastapi import APIRouter, Body, Header, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from flowservice.api import listing
 from flowservice.api.deps import CallerDep, ServicesDep, TokensDep
 from flowservice.api.flowservice import BASE_PATH
-from flowservice.api.paging import Position, next_link
+from flowservice.api.listing import ListParams
 from flowservice.services import resources
 from flowservice.services.resources import Kind
 
@@ -52,21 +53,13 @@ def resource_router(kind: Kind[Any], body_model: type[BaseModel], tag: str) -> A
 
     @router.get("", summary=f"List {tag.lower()}")
     def list_(
-        services: ServicesDep,
-        caller: CallerDep,
-        tokens: TokensDep,
-        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        continuationToken: Annotated[str | None, Query(max_length=4096)] = None,
+        services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams
     ) -> dict[str, Any]:
-        after = None
-        if continuationToken:
-            position = tokens.read(continuationToken, caller.tenant, collection)
-            after, limit = position.after, position.limit
-        page = resources.list_page(services, caller, kind, limit=limit, after=after)
-        token = (
-            tokens.issue(caller.tenant, collection, Position("", limit, page.after)) if page.after else None
-        )
-        return {"items": page.items, "_links": next_link(collection, token)}
+        query, after = listing.read(params, tokens, caller.tenant, collection)
+        if query.count:
+            return {"count": resources.count(services, caller, kind.model, query)}
+        page = resources.list_page(services, caller, kind.model, query, after)
+        return listing.envelope(page.items, page.after, query, tokens, caller.tenant, collection)
 
     @router.get("/{resource_id}", response_model=ItemsResponse, summary=f"Get one of the {tag.lower()}")
     def get(resource_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:

@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, delete, exists, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, func, select, update
 from sqlalchemy.orm import Session
 
+from flowservice.domain.query import Filter, Sort
 from flowservice.domain.tenancy import Tenant
+from flowservice.store.filters import compile_filters, keyset_after, order_keys
 from flowservice.store.tables import (
     Connection,
     Flow,
@@ -82,8 +84,10 @@ class Resources(Generic[R]):
     def scoped(self) -> Select[R]:
         return select(self.model).where(*self._in_tenant())
 
-    def get(self, resource_id: str) -> R | None:
-        return self.session.scalars(self.scoped().where(self.model.id == resource_id)).first()
+    def get(self, resource_id: str, *, lock: bool = False) -> R | None:
+        """The row, or None; `lock` holds it (SELECT … FOR UPDATE) until the transaction ends."""
+        query = self.scoped().where(self.model.id == resource_id)
+        return self.session.scalars(query.with_for_update() if lock else query).first()
 
     def get_many(self, ids: Iterable[str]) -> dict[str, R]:
         wanted = list(dict.fromkeys(ids))
@@ -111,7 +115,7 @@ class Resources(Generic[R]):
             update(self.model)
             .where(*self._in_tenant(), self.model.id == resource_id, self.model.etag == expected_etag)
             .values(doc=doc, **columns_for(self.model, doc), **extra)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="fetch")  # rows already loaded see the new version
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
@@ -123,17 +127,42 @@ class Resources(Generic[R]):
         )
         return bool(getattr(result, "rowcount", 0) == 1)
 
-    def page(self, *, limit: int, after: tuple[int, str] | None = None) -> Sequence[R]:
-        """Newest first; keyset pagination on (created_at, id), never OFFSET."""
-        query = self.scoped()
+    def page(
+        self,
+        *,
+        limit: int,
+        filters: Sequence[Filter] = (),
+        order: Sequence[Sort] = (),
+        after: Sequence[Any] | None = None,
+    ) -> tuple[list[R], list[Any] | None]:
+        """One page in the requested order, and the sort key to continue after (None on the last page).
+
+        Keyset pagination: the next page starts strictly after the last row's sort key, so page 1000
+        costs what page 1 does and rows inserted meanwhile neither repeat nor vanish.
+        """
+        keys = order_keys(self.model, order)
+        query = select(self.model, *[k.expression for k in keys]).where(*self._in_tenant())
+        query = query.where(*compile_filters(self.model, filters, self._dialect()))
         if after is not None:
-            created_at, last_id = after
-            query = query.where(
-                (self.model.created_at < created_at)
-                | ((self.model.created_at == created_at) & (self.model.id < last_id))
-            )
-        query = query.order_by(self.model.created_at.desc(), self.model.id.desc()).limit(limit)
-        return self.session.scalars(query).all()
+            if len(after) != len(keys):
+                raise ValueError("continuation key does not fit the order")
+            query = query.where(keyset_after(keys, after))
+        ordering = [k.expression.desc() if k.descending else k.expression.asc() for k in keys]
+        rows = self.session.execute(query.order_by(*ordering).limit(limit + 1)).all()
+        items = [row[0] for row in rows[:limit]]
+        following = list(rows[limit - 1][1:]) if len(rows) > limit else None
+        return items, following
+
+    def count(self, filters: Sequence[Filter] = ()) -> int:
+        query = (
+            select(func.count())
+            .select_from(self.model)
+            .where(*self._in_tenant(), *compile_filters(self.model, filters, self._dialect()))
+        )
+        return int(self.session.execute(query).scalar_one())
+
+    def _dialect(self) -> str:
+        return self.session.get_bind().dialect.name
 
 
 def connections(session: Session, tenant: Tenant) -> Resources[Connection]:

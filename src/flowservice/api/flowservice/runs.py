@@ -1,0 +1,32 @@
+"""Flow runs, the monitoring core: `GET /runs?property=flowId==…` and `GET /runs/{id}`."""
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from flowservice.api import listing
+from flowservice.api.deps import CallerDep, ServicesDep, TokensDep
+from flowservice.api.flowservice import BASE_PATH
+from flowservice.api.listing import ListParams
+from flowservice.services import resources
+from flowservice.services import runs as run_service
+from flowservice.store.tables import Run
+
+router = APIRouter(prefix=f"{BASE_PATH}/runs", tags=["Runs"])
+COLLECTION = "runs"
+
+
+@router.get("", summary="List flow runs (newest first)")
+def list_runs(
+    services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams
+) -> dict[str, Any]:
+    query, after = listing.read(params, tokens, caller.tenant, COLLECTION)
+    if query.count:
+        return {"count": resources.count(services, caller, Run, query)}
+    page = resources.list_page(services, caller, Run, query, after)
+    return listing.envelope(page.items, page.after, query, tokens, caller.tenant, COLLECTION)
+
+
+@router.get("/{run_id}", summary="Get a flow run")
+def get_run(run_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+    return {"items": [run_service.get_run(services, caller.tenant, run_id)]}

@@ -1,0 +1,210 @@
+"""Recording a run's life: created, started, each activity reported, finished.
+
+These are the functions the engine calls (and the tests, which never write run rows by hand).
+Every change goes through the transition table of `domain/runs.py`, recomputes the run-level
+metrics from the activities, renews the etag, and keeps the flow's `lastRunDetails` in step with
+its newest run, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from flowservice.domain import etags
+from flowservice.domain import runs as model
+from flowservice.domain.runs import Activity, RunError
+from flowservice.domain.tenancy import Tenant
+from flowservice.errors import InvalidRequest, NotFound
+from flowservice.services.context import Services
+from flowservice.store.repos import resources as repos
+from flowservice.store.repos import runs as run_repo
+from flowservice.store.tables import Run
+
+SYSTEM_ACTOR = "flowservice"  # updatedBy / updatedClient of changes the service makes by itself
+
+
+@dataclass(slots=True)
+class RunState:
+    """A run as the engine sees it, rebuilt from (and written back to) its wire document."""
+
+    status: str
+    started_at: int | None = None
+    completed_at: int | None = None
+    activities: list[Activity] = field(default_factory=list)
+    errors: list[RunError] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, doc: dict[str, Any]) -> RunState:
+        metrics = doc.get("metrics") or {}
+        return cls(
+            status=(metrics.get("statusSummary") or {}).get("status", "scheduled"),
+            started_at=(metrics.get("durationSummary") or {}).get("startedAtUTC"),
+            completed_at=(metrics.get("durationSummary") or {}).get("completedAtUTC"),
+            activities=[Activity.from_wire(a) for a in doc.get("activities") or []],
+            errors=[RunError.from_wire(e) for e in (metrics.get("statusSummary") or {}).get("errors") or []],
+        )
+
+    def apply(self, doc: dict[str, Any]) -> dict[str, Any]:
+        updated = dict(doc)
+        updated["state"] = self.status
+        updated["metrics"] = model.run_metrics(
+            self.activities,
+            self.status,
+            started_at=self.started_at,
+            completed_at=self.completed_at,
+            errors=self.errors,
+        )
+        updated["activities"] = [a.wire() for a in self.activities]
+        return updated
+
+
+def new_run_document(
+    tenant: Tenant,
+    flow: dict[str, Any],
+    *,
+    client_id: str,
+    now: int,
+    params: dict[str, Any] | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "id": run_id or str(uuid.uuid4()),
+        "createdAt": now,
+        "updatedAt": now,
+        "createdBy": client_id,
+        "updatedBy": client_id,
+        "createdClient": client_id,
+        "updatedClient": client_id,
+        "sandboxId": tenant.sandbox_id,
+        "sandboxName": tenant.sandbox_name,
+        "imsOrgId": tenant.org_id,
+        "flowId": flow["id"],
+        "flowSpec": flow.get("flowSpec"),
+        "etag": etags.new_etag(now),
+    }
+    if params is not None:
+        doc["params"] = params
+    return RunState("scheduled").apply(doc)
+
+
+def create_run(
+    services: Services,
+    tenant: Tenant,
+    flow_id: str,
+    *,
+    client_id: str = SYSTEM_ACTOR,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A new `scheduled` run of the flow; it becomes the flow's newest run."""
+    with services.db.transaction() as session:
+        flow = repos.flows(session, tenant).get(flow_id, lock=True)
+        if flow is None:
+            raise NotFound("flows", flow_id)
+        doc = new_run_document(
+            tenant, flow.doc, client_id=client_id, now=services.clock.now_ms(), params=params
+        )
+        repos.runs(session, tenant).insert(doc)
+        _sync_last_run(session, tenant, flow_id)
+    return doc
+
+
+def start_run(services: Services, tenant: Tenant, run_id: str) -> dict[str, Any]:
+    def start(state: RunState, now: int) -> None:
+        _move(state, "inProgress")
+        state.started_at = state.started_at or now
+
+    return _change(services, tenant, run_id, start)
+
+
+def record_activity(services: Services, tenant: Tenant, run_id: str, activity: Activity) -> dict[str, Any]:
+    """Add an activity, or replace the one with the same id (progress reports of a running activity)."""
+
+    def record(state: RunState, now: int) -> None:
+        if state.status in model.TERMINAL:
+            raise InvalidRequest("1407", f"The run {run_id} is {state.status}; its activities are final.")
+        activity.updated_at = now
+        others = [a for a in state.activities if a.id != activity.id]
+        position = next((i for i, a in enumerate(state.activities) if a.id == activity.id), len(others))
+        others.insert(position, activity)
+        state.activities = others
+
+    return _change(services, tenant, run_id, record)
+
+
+def finish_run(
+    services: Services, tenant: Tenant, run_id: str, status: str, errors: Iterable[RunError] = ()
+) -> dict[str, Any]:
+    """End the run: `success`, `failed` or `cancelled`, with its run-level errors."""
+    if status not in model.TERMINAL:
+        raise ValueError(f"{status!r} is not a final status")
+
+    def finish(state: RunState, now: int) -> None:
+        _move(state, status)
+        state.completed_at = now
+        state.errors = list(errors)
+
+    return _change(services, tenant, run_id, finish)
+
+
+def get_run(services: Services, tenant: Tenant, run_id: str) -> dict[str, Any]:
+    with services.db.reader() as session:
+        row = repos.runs(session, tenant).get(run_id)
+        if row is None:
+            raise NotFound("runs", run_id)
+        return dict(row.doc)
+
+
+def import_runs(services: Services, tenant: Tenant, docs: list[dict[str, Any]]) -> None:
+    """Bulk path (benchmarks, restores): insert finished run documents, then refresh their flows."""
+    with services.db.transaction() as session:
+        run_repo.insert_many(session, tenant, docs)
+        for flow_id in sorted({d["flowId"] for d in docs}):
+            _sync_last_run(session, tenant, flow_id)
+
+
+def _move(state: RunState, following: str) -> None:
+    if not model.can_move(state.status, following):
+        raise InvalidRequest("1407", f"A run cannot go from {state.status} to {following}.")
+    state.status = following
+
+
+def _change(
+    services: Services, tenant: Tenant, run_id: str, change: Callable[[RunState, int], None]
+) -> dict[str, Any]:
+    with services.db.transaction() as session:
+        runs = repos.runs(session, tenant)
+        row = runs.get(run_id, lock=True)
+        if row is None:
+            raise NotFound("runs", run_id)
+        now = services.clock.now_ms()
+        state = RunState.of(row.doc)
+        change(state, now)
+        doc = state.apply(row.doc)
+        doc.update(
+            updatedAt=now, updatedBy=SYSTEM_ACTOR, updatedClient=SYSTEM_ACTOR, etag=etags.new_etag(now)
+        )
+        if not runs.replace(run_id, doc, expected_etag=row.etag):
+            raise RuntimeError(f"run {run_id} changed under us")  # cannot happen: the row is locked
+        _sync_last_run(session, tenant, row.flow_id)
+    return doc
+
+
+def _sync_last_run(session: Session, tenant: Tenant, flow_id: str) -> None:
+    """`flows[].lastRunDetails` mirrors the flow's newest run. Not a client write: the etag stays."""
+    flow = repos.flows(session, tenant).get(flow_id, lock=True)  # one writer of a flow's details at a time
+    newest: Run | None = run_repo.newest_of_flow(session, tenant, flow_id)
+    if flow is None or newest is None:
+        return
+    metrics = newest.doc.get("metrics") or {}
+    duration = metrics.get("durationSummary") or {}
+    details: dict[str, Any] = {"id": newest.id, "state": newest.status}
+    for key in ("startedAtUTC", "completedAtUTC"):
+        if key in duration:
+            details[key] = duration[key]
+    if flow.doc.get("lastRunDetails") != details:
+        run_repo.set_last_run_details(session, flow, details)
