@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 
 from flowservice.api.paging import ContinuationTokens, Position, next_link
 from flowservice.domain.query import ListQuery, parse_list_query
@@ -59,6 +60,20 @@ def read(
     )
     limit = query.limit if any(name == "limit" for name, _ in params) else position.limit
     return dataclasses.replace(original, limit=limit, count=query.count), position.after
+
+
+def json_envelope(
+    documents: list[str],
+    following: list[Any] | None,
+    query: ListQuery,
+    tokens: ContinuationTokens,
+    tenant: Tenant,
+    collection: str,
+) -> Response:
+    """`envelope()` for documents that are already JSON text: spliced, never decoded and re-encoded."""
+    links = envelope([], following, query, tokens, tenant, collection)["_links"]
+    body = '{"items":[' + ",".join(documents) + '],"_links":' + json.dumps(links) + "}"
+    return Response(content=body.encode(), media_type="application/json")
 
 
 def envelope(

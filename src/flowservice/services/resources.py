@@ -243,6 +243,16 @@ def list_page(
         return Page([dict(r.doc) for r in rows], following)
 
 
+def list_page_json(
+    services: Services, caller: Caller, model: type[R], query: ListQuery, after: list[Any] | None = None
+) -> tuple[list[str], list[Any] | None]:
+    """The same page as `list_page`, with each document as JSON text (the list endpoints' fast path)."""
+    with services.db.reader() as session:
+        return Resources(session, caller.tenant, model).page_json(
+            limit=query.limit, filters=query.filters, order=query.order, after=after
+        )
+
+
 def count(services: Services, caller: Caller, model: type[R], query: ListQuery) -> int:
     with services.db.reader() as session:
         return Resources(session, caller.tenant, model).count(query.filters)

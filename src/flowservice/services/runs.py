@@ -159,11 +159,21 @@ def get_run(services: Services, tenant: Tenant, run_id: str) -> dict[str, Any]:
         return dict(row.doc)
 
 
-def import_runs(services: Services, tenant: Tenant, docs: list[dict[str, Any]]) -> None:
-    """Bulk path (benchmarks, restores): insert finished run documents, then refresh their flows."""
+def import_runs(
+    services: Services, tenant: Tenant, docs: list[dict[str, Any]], *, sync_flows: bool = True
+) -> None:
+    """Bulk path (benchmarks, restores): insert run documents; `sync_flows=False` defers the
+    flows' lastRunDetails to one `sync_last_runs` call after the last batch."""
     with services.db.transaction() as session:
         run_repo.insert_many(session, tenant, docs)
-        for flow_id in sorted({d["flowId"] for d in docs}):
+        if sync_flows:
+            for flow_id in sorted({d["flowId"] for d in docs}):
+                _sync_last_run(session, tenant, flow_id)
+
+
+def sync_last_runs(services: Services, tenant: Tenant, flow_ids: Iterable[str]) -> None:
+    with services.db.transaction() as session:
+        for flow_id in flow_ids:
             _sync_last_run(session, tenant, flow_id)
 
 

@@ -51,15 +51,13 @@ def resource_router(kind: Kind[Any], body_model: type[BaseModel], tag: str) -> A
             {"id": written.id, "etag": written.etag}, status_code=201, headers={"Location": location}
         )
 
-    @router.get("", summary=f"List {tag.lower()}")
-    def list_(
-        services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams
-    ) -> dict[str, Any]:
+    @router.get("", summary=f"List {tag.lower()}", response_model=None)
+    def list_(services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams) -> Response:
         query, after = listing.read(params, tokens, caller.tenant, collection)
         if query.count:
-            return {"count": resources.count(services, caller, kind.model, query)}
-        page = resources.list_page(services, caller, kind.model, query, after)
-        return listing.envelope(page.items, page.after, query, tokens, caller.tenant, collection)
+            return JSONResponse({"count": resources.count(services, caller, kind.model, query)})
+        documents, following = resources.list_page_json(services, caller, kind.model, query, after)
+        return listing.json_envelope(documents, following, query, tokens, caller.tenant, collection)
 
     @router.get("/{resource_id}", response_model=ItemsResponse, summary=f"Get one of the {tag.lower()}")
     def get(resource_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:

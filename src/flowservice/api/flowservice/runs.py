@@ -2,7 +2,8 @@
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
 
 from flowservice.api import listing
 from flowservice.api.deps import CallerDep, ServicesDep, TokensDep
@@ -16,15 +17,13 @@ router = APIRouter(prefix=f"{BASE_PATH}/runs", tags=["Runs"])
 COLLECTION = "runs"
 
 
-@router.get("", summary="List flow runs (newest first)")
-def list_runs(
-    services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams
-) -> dict[str, Any]:
+@router.get("", summary="List flow runs (newest first)", response_model=None)
+def list_runs(services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams) -> Response:
     query, after = listing.read(params, tokens, caller.tenant, COLLECTION)
     if query.count:
-        return {"count": resources.count(services, caller, Run, query)}
-    page = resources.list_page(services, caller, Run, query, after)
-    return listing.envelope(page.items, page.after, query, tokens, caller.tenant, COLLECTION)
+        return JSONResponse({"count": resources.count(services, caller, Run, query)})
+    documents, following = resources.list_page_json(services, caller, Run, query, after)
+    return listing.json_envelope(documents, following, query, tokens, caller.tenant, COLLECTION)
 
 
 @router.get("/{run_id}", summary="Get a flow run")
