@@ -26,7 +26,7 @@ from tests.services import PG_ADMIN_URL, unavailable
 BACKENDS = ("sqlite", "postgres")
 
 
-def _create_pg_database() -> str:
+def create_pg_database() -> str:
     name = f"flowservice_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
@@ -38,7 +38,7 @@ def _create_pg_database() -> str:
     return make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
 
 
-def _drop_pg_database(url: str) -> None:
+def drop_pg_database(url: str) -> None:
     name = make_url(url).database
     admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -52,11 +52,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     if backend == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'flowservice.db'}"
         return
-    url = _create_pg_database()
+    url = create_pg_database()
     try:
         yield url
     finally:
-        _drop_pg_database(url)
+        drop_pg_database(url)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from flowservice.services import identity, runs
 from flowservice.services.context import Services
 
 BASE = "/data/foundation/flowservice"
+XED = "application/vnd.adobe.xed-full+json;version=1"
 
 
 @dataclass
@@ -105,14 +106,47 @@ def dlz_source(**overrides: Any) -> dict[str, Any]:
     return body
 
 
-def target(**overrides: Any) -> dict[str, Any]:
+CUSTOMERS_SCHEMA: dict[str, Any] = {
+    "title": "Customers",
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer"},
+        "name": {"type": "string", "maxLength": 50},
+        "email": {"type": "string", "format": "email"},
+        "amount": {"type": "number", "minimum": 0},
+        "signup": {"type": "string", "format": "date"},
+        "active": {"type": "boolean"},
+    },
+    "required": ["id", "email"],
+}
+
+
+def schema(client: TestClient, tenant: Tenant, body: dict[str, Any] | None = None) -> str:
+    response = client.post(
+        "/data/foundation/schemaregistry/tenant/schemas",
+        json=body or CUSTOMERS_SCHEMA,
+        headers=tenant.headers(),
+    )
+    assert response.status_code == 201, response.text
+    schema_id: str = response.json()["$id"]
+    return schema_id
+
+
+def dataset(client: TestClient, tenant: Tenant, schema_id: str | None = None) -> str:
+    """A dataset (and, unless given, a Customers schema for it); its id."""
+    body = {"name": "Customers", "schemaRef": {"id": schema_id or schema(client, tenant), "contentType": XED}}
+    response = client.post("/data/foundation/catalog/dataSets", json=body, headers=tenant.headers())
+    assert response.status_code == 201, response.text
+    [ref] = response.json()
+    dataset_id: str = ref.removeprefix("@/dataSets/")
+    return dataset_id
+
+
+def target(dataset_id: str, **overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "name": "Customers dataset",
-        "data": {
-            "format": "parquet_xdm",
-            "schema": {"id": "https://ns.adobe.com/tenant/schemas/1", "version": "1"},
-        },
-        "params": {"dataSetId": "5ed18e0f4f90b719196f44a9"},
+        "data": {"format": "parquet_xdm"},
+        "params": {"dataSetId": dataset_id},
         "connectionSpec": {"id": catalog.DATA_LAKE, "version": "1.0"},
     }
     body.update(overrides)
@@ -153,15 +187,50 @@ class Dataflow:
     source_id: str
     target_id: str
     flow_id: str
+    schema_id: str = ""
+    dataset_id: str = ""
+    mapping_id: str | None = None
 
 
-def dataflow(client: TestClient, tenant: Tenant, **flow_overrides: Any) -> Dataflow:
-    """An S3 connection, source, target and flow, all created over HTTP."""
-    connection = create(client, tenant, "connections", s3_connection())
-    source = create(client, tenant, "sourceConnections", s3_source(connection["id"]))
-    target_ = create(client, tenant, "targetConnections", target())
-    created = create(client, tenant, "flows", flow(source["id"], target_["id"], **flow_overrides))
-    return Dataflow(connection["id"], source["id"], target_["id"], created["id"])
+IDENTITY_MAPPINGS = [
+    {"sourceType": "ATTRIBUTE", "source": name, "destination": name}
+    for name in ("id", "name", "email", "amount", "signup", "active")
+]
+
+
+def mapping_set(client: TestClient, tenant: Tenant, schema_id: str, mappings: list[dict[str, Any]]) -> str:
+    body = {"version": 0, "xdmSchema": schema_id, "xdmVersion": "1.0", "mappings": mappings}
+    response = client.post("/data/foundation/conversion/mappingSets", json=body, headers=tenant.headers())
+    assert response.status_code == 201, response.text
+    mapping_id: str = response.json()["id"]
+    return mapping_id
+
+
+def dataflow(
+    client: TestClient,
+    tenant: Tenant,
+    *,
+    source: dict[str, Any] | None = None,
+    mappings: list[dict[str, Any]] | None = None,
+    mapping_extra: dict[str, Any] | None = None,
+    **flow_overrides: Any,
+) -> Dataflow:
+    """An S3 connection (unless `source` is given), source, schema, dataset, target and flow, over HTTP."""
+    connection_id = ""
+    if source is None:
+        connection_id = create(client, tenant, "connections", s3_connection())["id"]
+        source = s3_source(connection_id)
+    source_id = create(client, tenant, "sourceConnections", source)["id"]
+    schema_id = schema(client, tenant)
+    dataset_id = dataset(client, tenant, schema_id)
+    target_ = create(client, tenant, "targetConnections", target(dataset_id))
+    mapping_id = None
+    if mappings is not None:
+        mapping_id = mapping_set(client, tenant, schema_id, mappings)
+        params = {"mappingId": mapping_id, "mappingVersion": 0, **(mapping_extra or {})}
+        flow_overrides.setdefault("transformations", [{"name": "Mapping", "params": params}])
+    created = create(client, tenant, "flows", flow(source_id, target_["id"], **flow_overrides))
+    return Dataflow(connection_id, source_id, target_["id"], created["id"], schema_id, dataset_id, mapping_id)
 
 
 def domain_tenant(services: Services, tenant: Tenant) -> DomainTenant:

@@ -26,6 +26,16 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(default=None, description="signs tokens, encrypts secrets")
     token_ttl_seconds: int = Field(default=86_400, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="larger request bodies get 413")
+    lake_url: str = Field(default="", description="where datasets live; default a folder in the home")
+    workers: int = Field(default=2, ge=0, description="run executors in the serve process (0: none)")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="a claimed run is re-queued after this silence"
+    )
+    poll_seconds: float = Field(default=1.0, gt=0, description="how often idle workers look for runs")
+    max_file_bytes: int = Field(default=50 * 2**30, gt=0, description="largest source file a run accepts")
+    max_files_per_run: int = Field(default=100_000, gt=0, description="most source files one run takes")
+    test_connectors: bool = Field(default=False, description="offer the dummy connector (for tests)")
+    hang_at: str = Field(default="", description="test fault injection: an engine checkpoint to stop at")
 
     @field_validator("public_url")
     @classmethod
@@ -52,7 +62,19 @@ class Settings(BaseSettings):
         home.mkdir(parents=True, exist_ok=True)
         database_url = self.database_url or f"sqlite:///{home / 'flowservice.db'}"
         secret_key = self.secret_key or SecretStr(_load_or_create_secret_key(home))
-        return self.model_copy(update={"home": home, "database_url": database_url, "secret_key": secret_key})
+        lake_url = self.lake_url or str(home / "lake")
+        return self.model_copy(
+            update={
+                "home": home,
+                "database_url": database_url,
+                "secret_key": secret_key,
+                "lake_url": lake_url,
+            }
+        )
+
+    @property
+    def landing_zone(self) -> Path:
+        return self.home / "landing-zone"
 
     @property
     def secret(self) -> bytes:

@@ -23,7 +23,9 @@ def error(response: Any) -> tuple[int, str, str]:
 def parts(client: TestClient, tenant: Tenant) -> tuple[str, str]:
     connection = factories.create(client, tenant, "connections", factories.s3_connection())
     source = factories.create(client, tenant, "sourceConnections", factories.s3_source(connection["id"]))
-    target = factories.create(client, tenant, "targetConnections", factories.target())
+    target = factories.create(
+        client, tenant, "targetConnections", factories.target(factories.dataset(client, tenant))
+    )
     return source["id"], target["id"]
 
 

@@ -28,15 +28,8 @@ def world(client: TestClient, tenant: Tenant) -> dict[str, Any]:
         client,
         tenant,
         name="alpha",
-        transformations=[
-            {
-                "name": "Mapping",
-                "params": {
-                    "mappingId": "m1",
-                    "segmentSelectors": {"selectors": [{"value": {"id": segment}}]},
-                },
-            }
-        ],
+        mappings=factories.IDENTITY_MAPPINGS,
+        mapping_extra={"segmentSelectors": {"selectors": [{"value": {"id": segment}}]}},
     )
     client.post(f"{BASE}/flows/{first.flow_id}/action?op=disable", headers=tenant.headers())
     described = factories.create(

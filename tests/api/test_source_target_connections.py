@@ -126,17 +126,21 @@ def test_patch_source_params_and_refuse_delete_while_a_flow_uses_it(
 
 
 def test_target_connections(client: TestClient, tenant: Tenant) -> None:
-    created = factories.create(client, tenant, "targetConnections", factories.target())
+    dataset_id = factories.dataset(client, tenant)
+    created = factories.create(client, tenant, "targetConnections", factories.target(dataset_id))
     item = factories.get(client, tenant, "targetConnections", created["id"])
-    assert item["params"] == {"dataSetId": "5ed18e0f4f90b719196f44a9"}
+    assert item["params"] == {"dataSetId": dataset_id}
     assert item["data"]["format"] == "parquet_xdm"  # aepp's default format is accepted as is
     assert item["connectionSpec"] == {"id": catalog.DATA_LAKE, "version": "1.0"}
-    assert post(client, tenant, "targetConnections", factories.target(params={}))[:2] == (
+    assert post(client, tenant, "targetConnections", factories.target(dataset_id, params={}))[:2] == (
         400,
         "FLOW-1325-400",
     )
-    wrong = factories.target(connectionSpec={"id": catalog.AMAZON_S3, "version": "1.0"})
+    wrong = factories.target(dataset_id, connectionSpec={"id": catalog.AMAZON_S3, "version": "1.0"})
     assert post(client, tenant, "targetConnections", wrong)[:2] == (400, "FLOW-1307-400")
+    missing = factories.target("5ed18e0f4f90b719196f44a9")
+    status, code, message = post(client, tenant, "targetConnections", missing)
+    assert (status, code) == (400, "FLOW-1000-400") and "does not exist" in message
 
 
 def test_connection_spec_version_may_be_a_number(
@@ -147,7 +151,9 @@ def test_connection_spec_version_may_be_a_number(
         client,
         tenant,
         "targetConnections",
-        factories.target(connectionSpec={"id": catalog.DATA_LAKE, "version": 1}),
+        factories.target(
+            factories.dataset(client, tenant), connectionSpec={"id": catalog.DATA_LAKE, "version": 1}
+        ),
     )
     assert (
         factories.get(client, tenant, "targetConnections", created["id"])["connectionSpec"]["version"]

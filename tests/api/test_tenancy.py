@@ -67,8 +67,9 @@ def test_nothing_of_another_tenant_is_visible_or_writable(
 def test_a_continuation_token_only_works_for_its_own_tenant(
     client: TestClient, owner: Tenant, outsider: Tenant
 ) -> None:
+    dataset_id = factories.dataset(client, owner)
     for i in range(3):
-        factories.create(client, owner, "targetConnections", factories.target(name=f"t{i}"))
+        factories.create(client, owner, "targetConnections", factories.target(dataset_id, name=f"t{i}"))
     page = client.get(f"{BASE}/targetConnections?limit=1", headers=owner.headers()).json()
     href = page["_links"]["next"]["href"]
     assert client.get(f"{BASE}{href}", headers=owner.headers()).status_code == 200

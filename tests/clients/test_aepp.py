@@ -56,7 +56,9 @@ def test_catalog(flow_service: Any) -> None:
     assert flow_service.getFlowSpec(catalog.CRM_TO_AEP)["name"] == "CRMToAEP"
 
 
-def test_connections_sources_targets_and_pagination(flow_service: Any) -> None:
+def test_connections_sources_targets_and_pagination(
+    flow_service: Any, client: TestClient, tenant: Tenant
+) -> None:
     made = [
         flow_service.createConnection(data=factories.s3_connection(name=f"bucket {i}"))["id"]
         for i in range(5)
@@ -68,13 +70,11 @@ def test_connections_sources_targets_and_pagination(flow_service: Any) -> None:
     paged = flow_service.getSourceConnections(limit=2)
     assert sorted(s["id"] for s in paged) == sorted(sources)
     assert flow_service.getSourceConnection(sources[0])["baseConnectionId"] == made[0]
+    dataset_id = factories.dataset(client, tenant)
     target = flow_service.createTargetConnection(
-        name="dataset",
-        connectionSpecId=catalog.DATA_LAKE,
-        datasetId="5ed18e0f4f90b719196f44a9",
-        version="1.0",
+        name="dataset", connectionSpecId=catalog.DATA_LAKE, datasetId=dataset_id, version="1.0"
     )
-    assert flow_service.getTargetConnection(target["id"])["params"]["dataSetId"] == "5ed18e0f4f90b719196f44a9"
+    assert flow_service.getTargetConnection(target["id"])["params"]["dataSetId"] == dataset_id
     assert target["id"] in [t["id"] for t in flow_service.getTargetConnections()]
     flow_service.deleteConnection(made[4])
     assert made[4] not in [c["id"] for c in flow_service.getConnections(n_results="inf")]

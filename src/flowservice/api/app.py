@@ -12,6 +12,7 @@ from flowservice.api import errors
 from flowservice.api.auth import Gateway
 from flowservice.api.flowservice import (
     connections,
+    explore,
     flows,
     runs,
     source_connections,
@@ -19,17 +20,23 @@ from flowservice.api.flowservice import (
     target_connections,
 )
 from flowservice.api.paging import ContinuationTokens
-from flowservice.api.platform import ims
+from flowservice.api.platform import catalog, dataprep, export, ims, schemas
 from flowservice.services.context import Services
+from flowservice.workers.queue import RunQueue
 
 ROUTERS: tuple[APIRouter, ...] = (
     ims.router,
     specs.router,
+    explore.router,
     connections.router,
     source_connections.router,
     target_connections.router,
     flows.router,
     runs.router,
+    schemas.router,
+    catalog.router,
+    dataprep.router,
+    export.router,
 )
 
 health = APIRouter(tags=["Operations"])
@@ -40,12 +47,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(services: Services, *, own_services: bool = False) -> FastAPI:
-    """Build the app; with `own_services` the app closes the services when it shuts down."""
+def create_app(services: Services, *, own_services: bool = False, queue: RunQueue | None = None) -> FastAPI:
+    """Build the app; it starts and stops `queue` (the workers) with itself, and with `own_services`
+    closes the services when it shuts down."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if queue is not None:
+            queue.start()
         yield
+        if queue is not None:
+            queue.stop(timeout=30)
         if own_services:
             services.close()
 

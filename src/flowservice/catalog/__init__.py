@@ -61,6 +61,30 @@ def is_file_source(connection_spec: dict[str, Any]) -> bool:
     return (connection_spec.get("exploreSpec") or {}).get("name") == "FileSystem"
 
 
+DUMMY = "d0000000-0000-4000-8000-00000000d0d0"
+
+
+def with_test_connectors(base: Catalog) -> Catalog:
+    """The catalog plus the dummy connector (engine tests; FLOWSERVICE_TEST_CONNECTORS=1)."""
+    dummy = {
+        "id": DUMMY,
+        "name": "Dummy (tests)",
+        "providerId": "0ed90a81-07f4-4586-8190-b40eccef1c5a",
+        "version": "1.0",
+        "authSpec": [{"name": "Dummy", "type": "Dummy", "spec": {"type": "object", "properties": {}}}],
+        "sourceSpec": {
+            "name": "Dummy",
+            "type": "Dummy",
+            "spec": {"type": "object", "properties": {"path": {"type": "string"}}},
+        },
+        "exploreSpec": {"name": "FileSystem", "type": "FileSystem"},
+        "attributes": {"category": "Tests", "isSource": True},
+    }
+    flows = copy.deepcopy(base.flow_specs)
+    flows[CLOUD_STORAGE_TO_AEP]["sourceConnectionSpecIds"].append(DUMMY)
+    return Catalog({**base.connection_specs, DUMMY: dummy}, flows)
+
+
 @cache
 def load() -> Catalog:
     def read(folder: str) -> dict[str, dict[str, Any]]:

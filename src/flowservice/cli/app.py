@@ -13,6 +13,7 @@ from flowservice.errors import FlowServiceError
 from flowservice.services import identity
 from flowservice.services.context import Services
 from flowservice.services.devsetup import ensure_dev_credentials
+from flowservice.services.identity import NewCredential
 from flowservice.settings import Settings
 from flowservice.store import migrate
 from flowservice.store.db import printable_url
@@ -24,6 +25,8 @@ sandboxes_app = typer.Typer(help="Sandboxes of an org.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(credentials_app, name="credentials")
 app.add_typer(sandboxes_app, name="sandboxes")
+landing_zone_app = typer.Typer(help="The Data Landing Zone of an org.", no_args_is_help=True)
+app.add_typer(landing_zone_app, name="landing-zone")
 
 console = Console()
 errors = Console(stderr=True)
@@ -134,13 +137,13 @@ def serve(
     uvicorn.run(create_app(services, own_services=True), host=host, port=port, log_level="info")
 
 
-def _print_dev_banner(services: Services, host: str, port: int) -> None:
+def _print_dev_banner(services: Services, host: str, port: int) -> NewCredential:
     credential, created = ensure_dev_credentials(services)
     base = f"http://{host}:{port}"
     path = services.settings.home / "dev-credentials.json"
     if not created:
         console.print(f"development credentials: {path} (org {credential.org_id})")
-        return
+        return credential
     curl = (
         f"TOKEN=$(curl -s -X POST {base}/ims/token/v3 -d grant_type=client_credentials "
         f"-d client_id={credential.client_id} -d client_secret={credential.client_secret} "
@@ -156,6 +159,7 @@ def _print_dev_banner(services: Services, host: str, port: int) -> None:
     console.print(Panel(body, title="development org created", expand=False))
     # Plain print, not Rich: the commands must survive copy and paste from any terminal width.
     print("Try it:\n" + curl, flush=True)
+    return credential
 
 
 def main() -> None:

@@ -52,6 +52,7 @@ class FlowKind:
         fields["sourceConnectionIds"] = body.sourceConnectionIds
         fields["targetConnectionIds"] = body.targetConnectionIds
         fields["transformations"] = _transformations(body.transformations, spec)
+        _check_mapping(work, fields["transformations"], targets)
         if (spec.get("attributes") or {}).get("frequency") == "batch":
             new = schedule.parse(body.scheduleParams)
             if previous is not None and previous.doc.get("scheduleParams"):
@@ -140,6 +141,38 @@ def _transformations(items: list[Transformation], spec: dict[str, Any]) -> list[
                 )
             raise InvalidRequest("1000", f"The transformation '{name}' is required.", field="transformations")
     return [item.model_dump() for item in items]
+
+
+def _check_mapping(work: Work, transformations: list[dict[str, Any]], targets: list[NamedResource]) -> None:
+    """A Mapping transformation names a mapping set of this tenant, into the targets' dataset schema."""
+    for index, item in enumerate(transformations):
+        if item["name"] != "Mapping":
+            continue
+        where = f"transformations[{index}].params"
+        mapping_id = str(item["params"].get("mappingId", ""))
+        mapping = repos.mapping_sets(work.session, work.caller.tenant).get(mapping_id)
+        if mapping is None:
+            raise InvalidRequest(
+                "1000", f"The mapping set '{mapping_id}' does not exist.", field=f"{where}.mappingId"
+            )
+        version = item["params"].get("mappingVersion", mapping.doc["version"])
+        if str(version) != str(mapping.doc["version"]):
+            raise InvalidRequest(
+                "1412",
+                f"The mapping set {mapping_id} has version {mapping.doc['version']}, not {version}.",
+                field=f"{where}.mappingVersion",
+            )
+        for target in targets:
+            dataset = repos.datasets(work.session, work.caller.tenant).get(
+                str(target.doc["params"]["dataSetId"])
+            )
+            if dataset is not None and dataset.schema_id != mapping.schema_id:
+                raise InvalidRequest(
+                    "1000",
+                    f"The mapping set {mapping_id} maps into schema {mapping.schema_id}, "
+                    f"but the target dataset {dataset.id} uses {dataset.schema_id}.",
+                    field=f"{where}.mappingId",
+                )
 
 
 def _options(options: dict[str, Any]) -> dict[str, Any]:

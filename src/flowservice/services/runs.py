@@ -19,13 +19,35 @@ from flowservice.domain import etags
 from flowservice.domain import runs as model
 from flowservice.domain.runs import Activity, RunError
 from flowservice.domain.tenancy import Tenant
-from flowservice.errors import InvalidRequest, NotFound
+from flowservice.errors import InvalidRequest, NotFound, Transient
 from flowservice.services.context import Services
 from flowservice.store.repos import resources as repos
 from flowservice.store.repos import runs as run_repo
 from flowservice.store.tables import Run
 
 SYSTEM_ACTOR = "flowservice"  # updatedBy / updatedClient of changes the service makes by itself
+
+
+class LeaseLost(Transient):
+    """This worker's claim on the run ended (its lease expired and another worker claimed it).
+
+    Fenced writes raise it instead of writing, so a paused or partitioned worker cannot change a
+    run that someone else now executes.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A worker's hold on a run: valid while `epoch` is the run's lease epoch."""
+
+    run_id: str
+    tenant: Tenant
+    flow_id: str
+    epoch: int
+    owner: str
+    attempt: int
+    created_at: int
+    window: tuple[int, int] | None
 
 
 @dataclass(slots=True)
@@ -99,8 +121,11 @@ def create_run(
     *,
     client_id: str = SYSTEM_ACTOR,
     params: dict[str, Any] | None = None,
+    window: tuple[int, int] | None = None,
+    retry_of: str | None = None,
+    run_key: str | None = None,
 ) -> dict[str, Any]:
-    """A new `scheduled` run of the flow; it becomes the flow's newest run."""
+    """A new `scheduled` run of the flow over `window` (ms); it becomes the flow's newest run."""
     with services.db.transaction() as session:
         flow = repos.flows(session, tenant).get(flow_id, lock=True)
         if flow is None:
@@ -108,9 +133,64 @@ def create_run(
         doc = new_run_document(
             tenant, flow.doc, client_id=client_id, now=services.clock.now_ms(), params=params
         )
-        repos.runs(session, tenant).insert(doc)
+        repos.runs(session, tenant).insert(
+            doc,
+            window_start=window[0] if window else None,
+            window_end=window[1] if window else None,
+            retry_of=retry_of,
+            run_key=run_key,
+        )
         _sync_last_run(session, tenant, flow_id)
+    services.run_created(doc["id"])
     return doc
+
+
+def claim_next(services: Services, owner: str, *, lease_ms: int) -> Claim | None:
+    """Claim the oldest runnable run of any tenant: scheduled and due, or in progress with an expired lease.
+
+    The claim is a conditional write under a row lock (SKIP LOCKED on PostgreSQL), so two workers
+    never hold one run; every claim renews the lease epoch that fences the previous holder.
+    """
+    with services.db.transaction() as session:
+        now = services.clock.now_ms()
+        for row in run_repo.claimable(session, now, limit=8):
+            tenant = Tenant(row.ims_org_id, row.sandbox_name, str(row.doc.get("sandboxId", "")))
+            state = RunState.of(row.doc)
+            if state.status == "scheduled":
+                _move(state, "inProgress")
+                state.started_at = state.started_at or now
+            elif not (state.status == "inProgress" and (row.lease_expires_at or 0) < now):
+                continue  # changed since it was listed
+            doc = state.apply(row.doc)
+            doc.update(
+                updatedAt=now, updatedBy=SYSTEM_ACTOR, updatedClient=SYSTEM_ACTOR, etag=etags.new_etag(now)
+            )
+            epoch = row.lease_epoch + 1
+            won = repos.runs(session, tenant).replace(
+                row.id,
+                doc,
+                expected_etag=row.etag,
+                lease_owner=owner,
+                lease_expires_at=now + lease_ms,
+                lease_epoch=epoch,
+                attempt=row.attempt + 1,
+            )
+            if not won:
+                continue
+            _sync_last_run(session, tenant, row.flow_id)
+            window = (
+                (row.window_start, row.window_end)
+                if row.window_start is not None and row.window_end is not None
+                else None
+            )
+            return Claim(row.id, tenant, row.flow_id, epoch, owner, row.attempt + 1, row.created_at, window)
+    return None
+
+
+def renew_lease(services: Services, claim: Claim, *, lease_ms: int) -> bool:
+    """Extend the lease if it is still ours; False means another worker has the run now."""
+    with services.db.transaction() as session:
+        return run_repo.renew_lease(session, claim.run_id, claim.epoch, services.clock.now_ms() + lease_ms)
 
 
 def start_run(services: Services, tenant: Tenant, run_id: str) -> dict[str, Any]:
@@ -121,7 +201,9 @@ def start_run(services: Services, tenant: Tenant, run_id: str) -> dict[str, Any]
     return _change(services, tenant, run_id, start)
 
 
-def record_activity(services: Services, tenant: Tenant, run_id: str, activity: Activity) -> dict[str, Any]:
+def record_activity(
+    services: Services, tenant: Tenant, run_id: str, activity: Activity, *, fence: Claim | None = None
+) -> dict[str, Any]:
     """Add an activity, or replace the one with the same id (progress reports of a running activity)."""
 
     def record(state: RunState, now: int) -> None:
@@ -133,11 +215,17 @@ def record_activity(services: Services, tenant: Tenant, run_id: str, activity: A
         others.insert(position, activity)
         state.activities = others
 
-    return _change(services, tenant, run_id, record)
+    return _change(services, tenant, run_id, record, fence)
 
 
 def finish_run(
-    services: Services, tenant: Tenant, run_id: str, status: str, errors: Iterable[RunError] = ()
+    services: Services,
+    tenant: Tenant,
+    run_id: str,
+    status: str,
+    errors: Iterable[RunError] = (),
+    *,
+    fence: Claim | None = None,
 ) -> dict[str, Any]:
     """End the run: `success`, `failed` or `cancelled`, with its run-level errors."""
     if status not in model.TERMINAL:
@@ -148,7 +236,7 @@ def finish_run(
         state.completed_at = now
         state.errors = list(errors)
 
-    return _change(services, tenant, run_id, finish)
+    return _change(services, tenant, run_id, finish, fence)
 
 
 def get_run(services: Services, tenant: Tenant, run_id: str) -> dict[str, Any]:
@@ -184,13 +272,19 @@ def _move(state: RunState, following: str) -> None:
 
 
 def _change(
-    services: Services, tenant: Tenant, run_id: str, change: Callable[[RunState, int], None]
+    services: Services,
+    tenant: Tenant,
+    run_id: str,
+    change: Callable[[RunState, int], None],
+    fence: Claim | None = None,
 ) -> dict[str, Any]:
     with services.db.transaction() as session:
         runs = repos.runs(session, tenant)
         row = runs.get(run_id, lock=True)
         if row is None:
             raise NotFound("runs", run_id)
+        if fence is not None:
+            check_fence(row, fence)
         now = services.clock.now_ms()
         state = RunState.of(row.doc)
         change(state, now)
@@ -202,6 +296,11 @@ def _change(
             raise RuntimeError(f"run {run_id} changed under us")  # cannot happen: the row is locked
         _sync_last_run(session, tenant, row.flow_id)
     return doc
+
+
+def check_fence(row: Run, fence: Claim) -> None:
+    if row.lease_epoch != fence.epoch or row.status != "inProgress":
+        raise LeaseLost(f"run {row.id} is no longer held by {fence.owner} (epoch {fence.epoch})")
 
 
 def _sync_last_run(session: Session, tenant: Tenant, flow_id: str) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    Integer,
     MetaData,
     String,
     Text,
@@ -135,7 +136,11 @@ class FlowLink(Base):
 
 
 class Run(TenantOwned):
-    """A flow run; metrics that people filter and sort on are typed columns, the rest lives in `doc`."""
+    """A flow run; metrics that people filter and sort on are typed columns, the rest lives in `doc`.
+
+    The engine's bookkeeping (lease, attempt, window, retry link) is kept in columns only: it is
+    not part of Adobe's run object.
+    """
 
     __tablename__ = "runs"
     flow_id: Mapped[str] = mapped_column(ID)
@@ -149,10 +154,58 @@ class Run(TenantOwned):
     output_file_count: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     input_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     output_bytes: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # engine bookkeeping
+    window_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    window_end: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ready_at: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default="0"
+    )  # not claimable before (retry backoff)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    lease_epoch: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # fences stale workers: bumped per claim
+    attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    retry_of: Mapped[str | None] = mapped_column(ID, nullable=True)
+    run_key: Mapped[str | None] = mapped_column(
+        String(128), nullable=True
+    )  # (flow, window) for scheduled runs
 
     @classmethod
     def extra_table_args(cls) -> tuple[Any, ...]:
         return (
             Index(None, "ims_org_id", "sandbox_name", "flow_id", "created_at", "id"),
             Index(None, "ims_org_id", "sandbox_name", "status", "created_at", "id"),
+            Index(None, "status", "ready_at"),  # what workers poll: claimable runs across tenants
+            UniqueConstraint("flow_id", "run_key"),
         )
+
+
+class SchemaDoc(TenantOwned):
+    """An XDM-style schema of the schema registry; its id is the `$id` URL."""
+
+    __tablename__ = "schemas"
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    title: Mapped[str] = mapped_column(String(512))
+
+
+class Dataset(TenantOwned):
+    __tablename__ = "datasets"
+    name: Mapped[str] = mapped_column(String(512))
+    schema_id: Mapped[str] = mapped_column(String(255))
+
+
+class MappingSet(TenantOwned):
+    __tablename__ = "mapping_sets"
+    schema_id: Mapped[str] = mapped_column(String(255))
+
+
+class Batch(TenantOwned):
+    """A batch of a dataset. A run commits at most one (unique run_id): the exactly-once anchor."""
+
+    __tablename__ = "batches"
+    dataset_id: Mapped[str] = mapped_column(ID, index=True)
+    run_id: Mapped[str | None] = mapped_column(ID, nullable=True, unique=True)
+    status: Mapped[str] = mapped_column(String(16))
+    record_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_record_count: Mapped[int] = mapped_column(BigInteger, default=0)

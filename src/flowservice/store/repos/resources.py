@@ -16,11 +16,15 @@ from flowservice.domain.query import Filter, Sort
 from flowservice.domain.tenancy import Tenant
 from flowservice.store.filters import compile_filters, keyset_after, order_keys
 from flowservice.store.tables import (
+    Batch,
     Connection,
+    Dataset,
     Flow,
     FlowLink,
+    MappingSet,
     NamedResource,
     Run,
+    SchemaDoc,
     SourceConnection,
     TargetConnection,
     TenantOwned,
@@ -45,6 +49,21 @@ def columns_for(model: type[TenantOwned], doc: dict[str, Any]) -> dict[str, Any]
         values["base_connection_id"] = doc.get("baseConnectionId")
     if model is Run:
         values.update(_run_columns(doc))
+    elif model is SchemaDoc:
+        values["title"] = str(doc.get("title", ""))[:512]
+    elif model is Dataset:
+        values["name"] = str(doc.get("name", ""))[:512]
+        values["schema_id"] = str((doc.get("schemaRef") or {}).get("id", ""))
+    elif model is MappingSet:
+        values["schema_id"] = str(doc.get("xdmSchema", ""))
+    elif model is Batch:
+        metrics = doc.get("metrics") or {}
+        values["status"] = doc["status"]
+        values["dataset_id"] = next(
+            (o["id"] for o in doc.get("relatedObjects", []) if o.get("type") == "dataSet"), ""
+        )
+        values["record_count"] = metrics.get("outputRecordCount", 0)
+        values["failed_record_count"] = metrics.get("failedRecordCount", 0)
     return values
 
 
@@ -206,6 +225,22 @@ def flows(session: Session, tenant: Tenant) -> Resources[Flow]:
 
 def runs(session: Session, tenant: Tenant) -> Resources[Run]:
     return Resources(session, tenant, Run)
+
+
+def schemas(session: Session, tenant: Tenant) -> Resources[SchemaDoc]:
+    return Resources(session, tenant, SchemaDoc)
+
+
+def datasets(session: Session, tenant: Tenant) -> Resources[Dataset]:
+    return Resources(session, tenant, Dataset)
+
+
+def mapping_sets(session: Session, tenant: Tenant) -> Resources[MappingSet]:
+    return Resources(session, tenant, MappingSet)
+
+
+def batches(session: Session, tenant: Tenant) -> Resources[Batch]:
+    return Resources(session, tenant, Batch)
 
 
 def set_flow_links(session: Session, flow_id: str, sources: list[str], targets: list[str]) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from flowservice.domain.tenancy import Tenant
 from flowservice.store.repos.resources import columns_for
-from flowservice.store.tables import Flow, Run
+from flowservice.store.tables import Batch, Flow, Run
 
 BATCH = 2_000
 
@@ -46,3 +46,35 @@ def insert_many(session: Session, tenant: Tenant, docs: Sequence[dict[str, Any]]
             for doc in docs[start : start + BATCH]
         ]
         session.execute(insert(Run), rows)
+
+
+def claimable(session: Session, now: int, limit: int) -> list[Run]:
+    """Runs a worker may take, oldest first, locked (PostgreSQL skips rows other workers hold)."""
+    query = (
+        select(Run)
+        .where(
+            or_(
+                and_(Run.status == "scheduled", Run.ready_at <= now),
+                and_(Run.status == "inProgress", Run.lease_expires_at < now),
+            )
+        )
+        .order_by(Run.created_at, Run.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.scalars(query))
+
+
+def renew_lease(session: Session, run_id: str, epoch: int, expires_at: int) -> bool:
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.lease_epoch == epoch, Run.status == "inProgress")
+        .values(lease_expires_at=expires_at)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
+def batch_of_run(session: Session, run_id: str) -> Batch | None:
+    """The batch a run committed, if any (run ids are unique across tenants)."""
+    return session.scalars(select(Batch).where(Batch.run_id == run_id)).first()

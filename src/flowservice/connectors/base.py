@@ -1,0 +1,81 @@
+"""What the engine and the explore/test endpoints need from a source, and how sources fail.
+
+Errors carry Transient/Terminal so retries branch on the kind of failure, never on its text.
+Messages name what failed (host, bucket, path) and never a credential.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO, Literal, Protocol
+
+from flowservice.errors import Terminal, Transient
+
+
+class ConnectorError(Exception):
+    """A source could not do what was asked; `str(error)` is safe to show a user."""
+
+
+class SourceUnreachable(ConnectorError, Transient):
+    """Network trouble, timeouts, a server that is down: worth retrying."""
+
+
+class SourceRefused(ConnectorError, Terminal):
+    """Bad credentials or no permission: a retry cannot help."""
+
+
+class ObjectMissing(ConnectorError, Terminal):
+    """The path, bucket or table named in the source connection does not exist."""
+
+
+class PathNotAllowed(ConnectorError, Terminal):
+    """A path that would leave the connector's root (`..`, absolute paths, symlinks out)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceObject:
+    """One file in a source: its path as the source names it, its size and last-modified time."""
+
+    path: str
+    size: int
+    modified_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExploreItem:
+    """A row of `GET /connections/{id}/explore?objectType=root|folder` (digest 8.3)."""
+
+    type: Literal["folder", "file"]
+    name: str
+    path: str
+
+    def wire(self) -> dict[str, object]:
+        is_file = self.type == "file"
+        return {
+            "type": self.type,
+            "name": self.name,
+            "path": self.path,
+            "canPreview": is_file,
+            "canFetchSchema": is_file,
+        }
+
+
+class FileSource(Protocol):
+    """A source of files: a landing-zone folder, an S3 bucket, an SFTP server, the dummy."""
+
+    def test(self) -> None:
+        """Raise a ConnectorError when the source cannot be reached with these settings."""
+
+    def list(self, path: str, *, recursive: bool = False) -> Iterator[SourceObject]:
+        """The files at `path`: the file itself, or the files of the folder (and below, if recursive)."""
+
+    def open(self, path: str) -> BinaryIO:
+        """A stream of the file's bytes, read in chunks by the caller (never the whole file at once)."""
+
+    def explore(self, path: str | None = None) -> builtins.list[ExploreItem]:
+        """The folders and files directly under `path` (the root when None)."""
+
+    def close(self) -> None:
+        """Release connections."""

@@ -1,0 +1,51 @@
+"""Connection spec id → the connector that reads it, imported only when a source of that kind is made.
+
+Lazy imports keep the cost of a client library (boto3 takes a noticeable part of a second to import)
+on the servers and workers that read that kind of source, and keep a missing optional library from
+breaking the others.
+
+The dummy source has a spec id of its own that the public catalog lists only when the server runs
+with FLOWSERVICE_TEST_CONNECTORS=1, so no API caller of a normal server can create one.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flowservice import catalog
+from flowservice.connectors.base import ConnectorError, FileSource
+
+DUMMY = catalog.DUMMY
+
+# Sources of the catalog whose connectors come later: a clear answer instead of "unknown spec".
+NOT_YET = {
+    catalog.SFTP: "SFTP",
+    catalog.POSTGRESQL: "PostgreSQL",
+    catalog.MYSQL: "MySQL",
+    catalog.MARIADB: "MariaDB",
+}
+
+
+def file_source(spec_id: str, auth_params: dict[str, Any], *, landing_zone_root: Path | None) -> FileSource:
+    """The file source for a connection of spec `spec_id` with these (decrypted) auth params.
+
+    `landing_zone_root` is the tenant's landing-zone folder; only the Data Landing Zone uses it.
+    """
+    if spec_id == catalog.DATA_LANDING_ZONE:
+        if landing_zone_root is None:
+            raise ConnectorError("a Data Landing Zone source needs the tenant's landing-zone folder")
+        from flowservice.connectors.landing_zone import LandingZone
+
+        return LandingZone(landing_zone_root)
+    if spec_id == catalog.AMAZON_S3:
+        from flowservice.connectors.s3 import S3Source
+
+        return S3Source(auth_params)
+    if spec_id == DUMMY:
+        from flowservice.connectors.dummy import DummySource
+
+        return DummySource(auth_params)
+    if spec_id in NOT_YET:
+        raise ConnectorError(f"{NOT_YET[spec_id]} sources (connection spec {spec_id}) are not supported yet")
+    raise ConnectorError(f"connection spec {spec_id!r} is not a file source this server can read")

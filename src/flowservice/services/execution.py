@@ -1,0 +1,446 @@
+"""Executing a run: claim → Copy Activity → Promotion Activity → fenced commit → finish.
+
+This is the control plane around the engine (engine/ knows files and Arrow; this module knows runs,
+tenants and the catalog). Every write about a claimed run is fenced by the claim's lease epoch, so a
+worker that lost its lease (paused, partitioned, presumed dead) cannot change the run or commit a
+batch; the commit is one transaction that checks the fence, inserts the batch row (unique per run)
+and renames the staged batch into place. A run is executed at least once and committed exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowservice.connectors import registry
+from flowservice.connectors.base import ConnectorError, FileSource, SourceObject
+from flowservice.domain import ids
+from flowservice.domain import runs as model
+from flowservice.domain.runs import COPY, PROMOTION, Activity, RunError, Summary
+from flowservice.domain.xdm import Schema, parse_schema
+from flowservice.engine import promotion
+from flowservice.engine.copy import FileTooLarge, StagedFile, copy_files
+from flowservice.engine.lake import BatchPlace
+from flowservice.errors import InvalidRequest, Terminal
+from flowservice.services import runs
+from flowservice.services.context import Services
+from flowservice.services.runs import Claim, LeaseLost
+from flowservice.store.repos import resources as repos
+from flowservice.store.repos import runs as run_repo
+
+log = logging.getLogger("flowservice.engine")
+EXPORT = "/data/foundation/export/batches"
+
+
+class RunSetupError(Terminal):
+    """The flow cannot run as configured (deleted parts, a dataset without schema…)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything one run needs, read once when it starts."""
+
+    flow: dict[str, Any]
+    source_id: str
+    source_spec: str
+    source_params: dict[str, Any]
+    source_data: dict[str, Any]
+    auth: dict[str, Any]
+    target_id: str
+    dataset_id: str
+    schema: Schema
+    rules: tuple[promotion.Rule, ...] | None
+    partial_percent: float | None
+    diagnostics: bool
+
+
+def run_next(services: Services, owner: str) -> bool:
+    """Claim and execute one runnable run; False when there was none."""
+    lease_ms = int(services.settings.lease_seconds * 1000)
+    claim = runs.claim_next(services, owner, lease_ms=lease_ms)
+    if claim is None:
+        return False
+    execute(services, claim)
+    return True
+
+
+def execute(services: Services, claim: Claim) -> None:
+    with _heartbeat(services, claim):
+        try:
+            _execute(services, claim)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+        except Exception:
+            log.exception("run %s failed unexpectedly (attempt %s)", claim.run_id, claim.attempt)
+            error = RunError(*model.PROCESSING_FAILED)
+            with suppress(LeaseLost):
+                runs.finish_run(services, claim.tenant, claim.run_id, "failed", [error], fence=claim)
+        finally:
+            services.lake.discard(
+                services.lake.run_staging(claim.tenant.org_id, claim.tenant.sandbox_name, claim.run_id)
+            )
+
+
+def _execute(services: Services, claim: Claim) -> None:
+    tenant = claim.tenant
+    batch_id = ids.batch_id_for_run(claim.run_id, claim.created_at)
+    committed = _committed_batch(services, claim)
+    if committed is not None:  # an earlier attempt committed, then died before finishing the run
+        _finish_from_batch(services, claim, committed)
+        return
+    try:
+        context = _context(services, claim)
+    except (RunSetupError, InvalidRequest) as exc:
+        message = exc.message if isinstance(exc, InvalidRequest) else str(exc)
+        runs.finish_run(
+            services,
+            tenant,
+            claim.run_id,
+            "failed",
+            [RunError(model.PROCESSING_FAILED[0], f"{model.PROCESSING_FAILED[1]} {message}")],
+            fence=claim,
+        )
+        return
+
+    # --- Copy Activity ---
+    copy = Activity(
+        id=str(uuid.uuid4()),
+        name=COPY,
+        status="inProgress",
+        started_at=services.clock.now_ms(),
+        window=claim.window,
+        source_info=[
+            {
+                "id": context.source_id,
+                "type": "SourceConnection",
+                "reference": {"type": "FlowRun", "ids": [claim.run_id]},
+            }
+        ],
+    )
+    runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
+    staging = services.lake.run_staging(tenant.org_id, tenant.sandbox_name, claim.run_id)
+    source: FileSource | None = None
+    objects: list[SourceObject] | None = None
+    try:
+        source = registry.file_source(
+            context.source_spec,
+            context.auth,
+            landing_zone_root=services.settings.landing_zone / tenant.org_id / tenant.sandbox_name,
+        )
+        objects = _in_scope(source, context, claim, services)
+        _checkpoint(services, "copy.listed")
+        staged = copy_files(source, objects, staging, max_file_bytes=services.settings.max_file_bytes)
+    except (ConnectorError, FileTooLarge) as exc:
+        copy.status = "failed"
+        copy.completed_at = services.clock.now_ms()
+        unknown = model.UNKNOWN
+        listed = len(objects) if objects is not None else unknown
+        copy.summary = Summary(
+            input_bytes=unknown, output_bytes=unknown, input_files=listed, output_files=unknown
+        )
+        copy.errors = [RunError(*model.COPY_FAILED)]
+        copy.details = [RunError(model.COPY_FAILED[0], str(exc)[:1000])]
+        runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
+        runs.finish_run(services, tenant, claim.run_id, "failed", [RunError(*model.COPY_FAILED)], fence=claim)
+        return
+    finally:
+        if source is not None:
+            source.close()
+    copied = sum(f.size for f in staged)
+    copy.status = "success"
+    copy.completed_at = services.clock.now_ms()
+    copy.summary = Summary(
+        input_bytes=copied, output_bytes=copied, input_files=len(staged), output_files=len(staged)
+    )
+    runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
+    _checkpoint(services, "copy.done")
+
+    # --- Promotion Activity ---
+    started = services.clock.now_ms()
+    activity = Activity(id=str(uuid.uuid4()), name=PROMOTION, status="inProgress", started_at=started)
+    runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
+    place = BatchPlace(tenant.org_id, tenant.sandbox_name, context.dataset_id, batch_id)
+    out = services.lake.batch_staging(place, f"{claim.epoch}")
+    plan = promotion.Plan(
+        context.schema,
+        context.rules,
+        context.source_data,
+        context.partial_percent,
+        context.diagnostics,
+        max_uncompressed=services.settings.max_file_bytes,
+    )
+    result = promotion.promote(staged, plan, out, lambda name: _checkpoint(services, name))
+    activity, run_errors, status = _promotion_outcome(services, activity, result, staged, batch_id, context)
+    _checkpoint(services, "promotion.before_commit")
+    _commit(services, claim, place, out, result, activity, run_errors, status, context)
+    _checkpoint(services, "promotion.committed")
+    runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
+    runs.finish_run(services, tenant, claim.run_id, status, run_errors, fence=claim)
+
+
+def _context(services: Services, claim: Claim) -> Context:
+    tenant = claim.tenant
+    with services.db.reader() as session:
+        flow = repos.flows(session, tenant).get(claim.flow_id)
+        if flow is None:
+            raise RunSetupError(f"The flow {claim.flow_id} no longer exists.")
+        source_id = flow.doc["sourceConnectionIds"][0]
+        target_id = flow.doc["targetConnectionIds"][0]
+        source = repos.source_connections(session, tenant).get(source_id)
+        target = repos.target_connections(session, tenant).get(target_id)
+        if source is None or target is None:
+            raise RunSetupError("A source or target connection of the flow no longer exists.")
+        auth: dict[str, Any] = {}
+        if source.base_connection_id:
+            base = repos.connections(session, tenant).get(source.base_connection_id)
+            if base is None:
+                raise RunSetupError(f"The base connection {source.base_connection_id} no longer exists.")
+            auth = dict((base.doc.get("auth") or {}).get("params") or {})
+            if base.secrets:
+                auth.update(services.box.open(base.secrets))
+        dataset_id = str(target.doc["params"]["dataSetId"])
+        dataset = repos.datasets(session, tenant).get(dataset_id)
+        if dataset is None:
+            raise RunSetupError(f"The dataset {dataset_id} no longer exists.")
+        schema_row = repos.schemas(session, tenant).get(dataset.schema_id)
+        if schema_row is None:
+            raise RunSetupError(f"The schema {dataset.schema_id} of dataset {dataset_id} no longer exists.")
+        rules = None
+        for transformation in flow.doc.get("transformations") or []:
+            if transformation.get("name") == "Mapping":
+                mapping_id = str(transformation["params"]["mappingId"])
+                mapping = repos.mapping_sets(session, tenant).get(mapping_id)
+                if mapping is None:
+                    raise RunSetupError(f"The mapping set {mapping_id} no longer exists.")
+                rules = tuple(promotion.Rule.of(m) for m in mapping.doc["mappings"])
+    options = flow.doc.get("options") or {}
+    percent = options.get("partialIngestionPercent")
+    return Context(
+        flow=flow.doc,
+        source_id=source_id,
+        source_spec=source.spec_id,
+        source_params=dict(source.doc.get("params") or {}),
+        source_data=dict(source.doc.get("data") or {}),
+        auth=auth,
+        target_id=target_id,
+        dataset_id=dataset_id,
+        schema=parse_schema(schema_row.doc),
+        rules=rules,
+        partial_percent=float(percent) if percent is not None else None,
+        diagnostics=bool(options.get("errorDiagnosticsEnabled", False)),
+    )
+
+
+def _in_scope(source: FileSource, context: Context, claim: Claim, services: Services) -> list[SourceObject]:
+    """The files of the source connection's path, within the run's window (by last-modified time)."""
+    params = context.source_params
+    path = str(params.get("path", ""))
+    recursive = bool(params.get("recursive", False))
+    objects = list(source.list(path, recursive=recursive))
+    if claim.window is not None:
+        start, end = claim.window
+        objects = [o for o in objects if start < o.modified_ms <= end]
+    if len(objects) > services.settings.max_files_per_run:
+        raise FileTooLarge(
+            f"{len(objects)} files are in scope; a run takes at most {services.settings.max_files_per_run}"
+        )
+    return objects
+
+
+def _promotion_outcome(
+    services: Services,
+    activity: Activity,
+    result: promotion.Result,
+    staged: list[StagedFile],
+    batch_id: str,
+    context: Context,
+) -> tuple[Activity, list[RunError], str]:
+    base = f"{services.settings.public_url}{EXPORT}/{batch_id}/meta?path="
+    processed = sum(1 for f in result.files if f.complete and f.error is None)
+    activity.completed_at = services.clock.now_ms()
+    activity.summary = Summary(
+        input_bytes=sum(f.size for f in staged),
+        output_bytes=result.output_bytes,
+        input_records=result.input_records,
+        output_records=result.output_records,
+        failed_records=result.failed_records,
+        input_files=processed if not result.rejected else len(staged),
+        output_files=len(result.parts),
+    )
+    activity.manifest = {
+        "fileInfo": base + "input_files",
+        "pathPrefix": _path_prefix([f.source.path for f in staged]),
+    }
+    activity.target_info = [
+        {
+            "id": context.target_id,
+            "type": "TargetConnection",
+            "reference": {"type": "Batch", "ids": [batch_id]},
+        }
+    ]
+    details: list[RunError] = []
+    if result.bad_records:
+        if result.diagnostics_written:
+            summary = (
+                f"Encountered {result.bad_records} errors in the data. Successfully ingested "
+                f"{result.output_records} rows. Review the associated diagnostic files for additional details."
+            )
+            details.append(RunError("INGEST-1212-400", summary))
+            activity.diagnostics = {
+                "failedRecords": base + "row_errors",
+                "sampleErrors": base + "row_error_samples.json",
+            }
+        else:
+            summary = (
+                f"Encountered {result.bad_records} errors in the data. Successfully ingested "
+                f"{result.output_records} rows. Enable error diagnostics to download the failed records."
+            )
+            details.append(RunError("INGEST-1211-400", summary))
+        messages = {
+            "INGEST-1401-400": "Corrupt record: it could not be parsed.",
+            "INGEST-1555-400": "Required field missing.",
+            "MAPPER-3700-400": "Mapper Transform Error",
+            "INGEST-1556-400": "The value does not satisfy the schema.",
+        }
+        details += [
+            RunError(code, messages.get(code, code), n) for code, n in sorted(result.error_counts.items())
+        ]
+    for unreadable in (f for f in result.files if f.error is not None):
+        details.append(
+            RunError("INGEST-1401-400", f"{unreadable.staged.source.path}: {unreadable.error}"[:1000])
+        )
+    errors = [RunError(*model.PROCESSING_FAILED)] if details else []
+    activity.errors, activity.details = errors, details
+    status = "failed" if result.rejected else "success"
+    activity.status = "failed" if result.rejected else "success"
+    return activity, errors, status
+
+
+def _commit(
+    services: Services,
+    claim: Claim,
+    place: BatchPlace,
+    out: Path,
+    result: promotion.Result,
+    activity: Activity,
+    run_errors: list[RunError],
+    status: str,
+    context: Context,
+) -> None:
+    """Insert the batch row and rename the staged batch into place, in one fenced transaction."""
+    now = services.clock.now_ms()
+    doc = {
+        "id": place.batch_id,
+        "imsOrg": claim.tenant.org_id,
+        "status": "success" if status == "success" else "failed",
+        "created": now,
+        "updated": now,
+        "completed": now,
+        "createdUser": runs.SYSTEM_ACTOR,
+        "relatedObjects": [{"type": "dataSet", "id": place.dataset_id}],
+        "version": "1.0.0",
+        "inputFormat": {"format": str(context.source_data.get("format", "delimited"))},
+        "metrics": {
+            "inputByteSize": activity.summary.input_bytes,
+            "inputFileCount": len(result.files),
+            "inputRecordCount": result.input_records,
+            "outputByteSize": result.output_bytes,
+            "outputFileCount": len(result.parts),
+            "outputRecordCount": result.output_records,
+            "failedRecordCount": result.failed_records,
+        },
+        "errors": [
+            {
+                "code": e.code,
+                "description": e.message,
+                **({"recordCount": e.record_count} if e.record_count is not None else {}),
+            }
+            for e in activity.details
+        ],
+        "flowservice": {
+            "runId": claim.run_id,
+            "promotion": activity.wire(),
+            "runErrors": [e.wire() for e in run_errors],
+        },
+        "createdAt": now,
+        "updatedAt": now,
+        "etag": f'"{place.batch_id}"',
+    }
+    with services.db.transaction() as session:
+        row = repos.runs(session, claim.tenant).get(claim.run_id, lock=True)
+        if row is None:
+            raise LeaseLost(f"run {claim.run_id} disappeared")
+        runs.check_fence(row, claim)
+        if run_repo.batch_of_run(session, claim.run_id) is not None:
+            return  # committed by an attempt that raced us past the fence: cannot happen, but never twice
+        repos.batches(session, claim.tenant).insert(doc, run_id=claim.run_id)
+        services.lake.commit(out, place)
+
+
+def _committed_batch(services: Services, claim: Claim) -> dict[str, Any] | None:
+    with services.db.reader() as session:
+        row = run_repo.batch_of_run(session, claim.run_id)
+        return dict(row.doc) if row is not None else None
+
+
+def _finish_from_batch(services: Services, claim: Claim, batch: dict[str, Any]) -> None:
+    saved = batch["flowservice"]
+    activity = Activity.from_wire(saved["promotion"])
+    errors = [RunError.from_wire(e) for e in saved["runErrors"]]
+    runs.record_activity(services, claim.tenant, claim.run_id, activity, fence=claim)
+    runs.finish_run(
+        services,
+        claim.tenant,
+        claim.run_id,
+        "success" if batch["status"] == "success" else "failed",
+        errors,
+        fence=claim,
+    )
+
+
+def _path_prefix(paths: list[str]) -> str:
+    if not paths:
+        return ""
+    prefix = os.path.commonprefix(paths)
+    return prefix[: prefix.rfind("/") + 1] if "/" in prefix else ""
+
+
+def _checkpoint(services: Services, name: str) -> None:
+    """Fault injection for tests: with FLOWSERVICE_HANG_AT=name the worker stops here, says so in a
+    marker file, and waits to be killed."""
+    if services.settings.hang_at != name:
+        return
+    marker = services.settings.home / f"hang-{name}-{os.getpid()}"
+    marker.write_text(str(os.getpid()))
+    threading.Event().wait()
+
+
+@contextmanager
+def _heartbeat(services: Services, claim: Claim) -> Iterator[None]:
+    """Renew the lease every third of its length while the run executes."""
+    stop = threading.Event()
+    lease_ms = int(services.settings.lease_seconds * 1000)
+
+    def beat() -> None:
+        while not stop.wait(services.settings.lease_seconds / 3):
+            try:
+                if not runs.renew_lease(services, claim, lease_ms=lease_ms):
+                    log.warning("lost the lease on run %s", claim.run_id)
+                    return
+            except Exception:  # a database hiccup: the next beat tries again
+                log.exception("could not renew the lease on run %s", claim.run_id)
+
+    thread = threading.Thread(target=beat, name=f"lease-{claim.run_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)

@@ -1,0 +1,1 @@
+"""Dispatch: who executes runs. Run state lives only in the store; a queue only wakes workers up."""
