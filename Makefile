@@ -33,6 +33,14 @@ test: $(VENV)/.installed-test ## install test dependencies and run every test
 
 CODE := src tests $(wildcard bench)
 
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $@
+
+bench: $(VENV)/.installed-bench ## run the benchmarks (minutes; results go to BENCHMARKS.md by hand)
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/runs_api.py --backend both
+
 lint: $(VENV)/.installed-test ## ruff + mypy
 	$(BIN)/ruff check $(CODE)
 	$(BIN)/ruff format --check $(CODE)
@@ -45,4 +53,4 @@ format: $(VENV)/.installed-test ## apply ruff's formatting and safe fixes
 clean: ## remove the venv and local data
 	rm -rf $(VENV) .flowservice .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test lint format clean
+.PHONY: help install run test bench lint format clean

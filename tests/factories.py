@@ -300,3 +300,41 @@ def run_through(
     )
     runs.record_activity(services, who, run["id"], promotion)
     return runs.finish_run(services, who, run["id"], status, [e for e in errors if e.record_count is None])
+
+
+def once_flow(source_id: str, target_id: str, **overrides: Any) -> dict[str, Any]:
+    """A flow scheduled once: the kind `POST /runs` starts on demand."""
+    body = flow(source_id, target_id, scheduleParams={"startTime": "1700000000", "frequency": "once"})
+    body.update(overrides)
+    return body
+
+
+def start_run(
+    client: TestClient, tenant: Tenant, flow_id: str, window: tuple[int, int] = (0, 4_000_000_000)
+) -> str:
+    """`POST /runs` for a flow scheduled once; the new run's id."""
+    params = {"startTime": "1700000000", "windowStartTime": str(window[0]), "windowEndTime": str(window[1])}
+    response = client.post(
+        f"{BASE}/runs", json={"flowId": flow_id, "params": params}, headers=tenant.headers()
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["items"] == [{"id": body["id"], "etag": body["etag"]}]
+    run_id: str = body["id"]
+    return run_id
+
+
+def wait_for_run(client: TestClient, tenant: Tenant, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
+    """Poll `GET /runs/{id}` until the run is finished; the condition we wait on, with a deadline."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        response = client.get(f"{BASE}/runs/{run_id}", headers=tenant.headers())
+        assert response.status_code == 200, response.text
+        run: dict[str, Any] = response.json()["items"][0]
+        if run["state"] in ("success", "failed", "cancelled"):
+            return run
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} is still {run['state']} after {timeout}s")
+        time.sleep(0.1)

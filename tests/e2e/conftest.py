@@ -19,6 +19,7 @@ from flowservice.store import migrate
 from flowservice.workers.inprocess import InProcessQueue
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.factories import Tenant, new_tenant
+from tests.s3server import start_s3_server
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +59,12 @@ def engine_client(engine_services: Services) -> Iterator[TestClient]:
 @pytest.fixture
 def engine_tenant(engine_services: Services, engine_client: TestClient) -> Tenant:
     return new_tenant(engine_services, engine_client)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[str]:
+    url, stop = start_s3_server()
+    try:
+        yield url
+    finally:
+        stop()

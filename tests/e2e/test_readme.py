@@ -6,8 +6,11 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.live import serve
@@ -22,6 +25,31 @@ def walkthrough() -> str:
     )
     assert block, "README lost its walk-through block"
     return block.group(1)
+
+
+def _demo_run(url: str, credentials: dict[str, str]) -> dict[str, Any]:
+    """The sample dataflow's run, once it has finished (waiting on that condition, with a deadline)."""
+    token = httpx.post(
+        f"{url}/ims/token/v3",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": credentials["client_id"],
+            "client_secret": credentials["client_secret"],
+        },
+    ).json()["access_token"]
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "x-api-key": credentials["client_id"],
+        "x-gw-ims-org-id": credentials["org_id"],
+    }
+    deadline = time.monotonic() + 60
+    while True:
+        runs = httpx.get(f"{url}/data/foundation/flowservice/runs", headers=headers).json()["items"]
+        if runs and runs[0]["state"] in ("success", "failed"):
+            run: dict[str, Any] = runs[0]
+            return run
+        assert time.monotonic() < deadline, f"the demo run did not finish: {runs}"
+        time.sleep(0.1)
 
 
 @pytest.mark.slow
@@ -51,6 +79,12 @@ def test_first_start_creates_dev_org_and_the_walkthrough_runs(tmp_path: Path) ->
         item = json.loads(result.stdout[result.stdout.index("{") :])["items"][0]
         assert item["id"] == created.group(1)
         assert "wJalrXUtnFEMI" not in result.stdout  # the secret went in and never came back
+        demo = _demo_run(server.url, credentials)
+        assert demo["state"] == "success", demo
+        records = demo["metrics"]["recordSummary"]
+        assert records["inputRecordCount"] == 1200  # 3 generated files of 400 customers
+        assert records["failedRecordCount"] > 0  # a few are broken on purpose
+        assert records["inputRecordCount"] == records["outputRecordCount"] + records["failedRecordCount"]
 
     with serve(tmp_path, "--dev") as again:
         assert credentials["client_secret"] not in again.output()  # reused, not printed again

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -123,18 +124,82 @@ def serve(
     dev: bool = typer.Option(
         False, "--dev", help="create (once) and print a development org with credentials"
     ),
+    demo: bool = typer.Option(True, "--demo/--no-demo", help="with --dev: run a sample dataflow once"),
+    workers: int | None = typer.Option(None, "--workers", help="run executors (default FLOWSERVICE_WORKERS)"),
 ) -> None:
-    """Serve the API (and, as they land, the UI, workers and scheduler)."""
+    """Serve the API with its run workers."""
     import uvicorn
 
     from flowservice.api.app import create_app
+    from flowservice.workers.inprocess import InProcessQueue
 
     settings = Settings.load()
+    if "public_url" not in settings.model_fields_set:  # links in answers point at where we really listen
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        settings = settings.model_copy(update={"public_url": f"http://{shown_host}:{port}"})
     migrate.upgrade(settings.database_url)
     services = Services.from_settings(settings)
+    count = settings.workers if workers is None else workers
+    queue = InProcessQueue(services, count) if count > 0 else None
     if dev:
-        _print_dev_banner(services, host, port)
-    uvicorn.run(create_app(services, own_services=True), host=host, port=port, log_level="info")
+        credential = _print_dev_banner(services, host, port)
+        if demo:
+            from flowservice.services.demo import ensure_demo
+
+            if ensure_demo(services, credential.org_id, credential.client_id):
+                console.print(
+                    "a sample dataflow is running: see GET /runs, or the demo files in the landing zone"
+                )
+    uvicorn.run(create_app(services, own_services=True, queue=queue), host=host, port=port, log_level="info")
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(2, "--concurrency", help="runs executed at once by this process"),
+) -> None:
+    """Execute runs (no API): start as many as you like against the same database and lake."""
+    import signal
+    import threading
+
+    from flowservice.workers.inprocess import InProcessQueue
+
+    settings = Settings.load()
+    services = Services.from_settings(settings)
+    queue = InProcessQueue(services, concurrency)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    queue.start()
+    console.print(
+        f"worker {queue.identity}: {concurrency} executors on {printable_url(settings.database_url)}"
+    )
+    stop.wait()
+    queue.stop(timeout=60)
+    services.close()
+
+
+@landing_zone_app.command("upload")
+def landing_zone_upload(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="the local file to upload"),
+    dest: str | None = typer.Argument(None, help="its path in the landing zone (default: its name)"),
+    org: str = typer.Option(..., "--org", help="IMS org id"),
+    sandbox: str = typer.Option("prod", "--sandbox", help="sandbox name"),
+) -> None:
+    """Put a file into an org's Data Landing Zone, atomically."""
+    from flowservice.connectors.base import ConnectorError
+    from flowservice.connectors.landing_zone import upload
+
+    settings = Settings.load()
+    services = Services.from_settings(settings)
+    try:
+        if not any(s.name == sandbox for s in identity.list_sandboxes(services.db, org)):
+            raise _fail(f"no sandbox {sandbox!r} in org {org}")
+        placed = upload(settings.landing_zone / org / sandbox, file, dest)
+    except ConnectorError as exc:
+        raise _fail(str(exc)) from None
+    finally:
+        services.close()
+    console.print(f"uploaded {file.name} to the landing zone of {org}/{sandbox}: {placed}")
 
 
 def _print_dev_banner(services: Services, host: str, port: int) -> NewCredential:

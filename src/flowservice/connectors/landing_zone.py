@@ -171,6 +171,18 @@ class LandingZone:
         except OSError as exc:
             raise SourceUnreachable(f"{rel!r} in the landing zone: {exc.strerror}") from exc
 
+    def local_file(self, path: str) -> Path:
+        """The file on this machine's disk, for a staging that links instead of copying.
+
+        The zone is treated like an object store: files are replaced, never edited in place
+        (`flowservice landing-zone upload` writes a new file and renames it over the old one), so
+        a link to today's file keeps today's content.
+        """
+        rel, real = self._locate(path)
+        if not real.is_file():
+            raise ObjectMissing(f"{rel!r} does not exist in the landing zone")
+        return real
+
     def explore(self, path: str | None = None) -> builtins.list[ExploreItem]:
         rel, real = self._locate(path)
         if real.is_file():

@@ -7,10 +7,12 @@ what this run ingests.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from flowservice.connectors.base import FileSource, SourceObject
 from flowservice.errors import Terminal
@@ -52,19 +54,63 @@ def copy_files(
         if obj.size > max_file_bytes:
             raise FileTooLarge(f"{obj.path} has {obj.size} bytes; the limit is {max_file_bytes}")
         target = staging / staged_name(index, obj.path)
-        copied = 0
+        linked = _link(source, obj, target)
+        if linked is not None:
+            staged.append(StagedFile(obj, target, linked))
+            total += linked
+            if progress is not None:
+                progress(len(staged), total)
+            continue
+        # No fsync: any later attempt rebuilds staging from the source, so a crash loses nothing
+        # here, and flushing to disk would cost about as long as the copy itself.
         with source.open(obj.path) as reader, open(target, "wb") as writer:
-            while chunk := reader.read(CHUNK):
-                copied += len(chunk)
-                if copied > max_file_bytes:
-                    raise FileTooLarge(
-                        f"{obj.path} grew past the limit of {max_file_bytes} bytes while copying"
-                    )
-                writer.write(chunk)
-            writer.flush()
-            os.fsync(writer.fileno())
+            copied = _kernel_copy(reader, writer, max_file_bytes)
+            if copied is None:
+                copied = 0
+                while chunk := reader.read(CHUNK):
+                    copied += len(chunk)
+                    if copied > max_file_bytes:
+                        raise FileTooLarge(
+                            f"{obj.path} grew past the limit of {max_file_bytes} bytes while copying"
+                        )
+                    writer.write(chunk)
+            elif copied > max_file_bytes:
+                raise FileTooLarge(f"{obj.path} grew past the limit of {max_file_bytes} bytes while copying")
         staged.append(StagedFile(obj, target, copied))
         total += copied
         if progress is not None:
             progress(len(staged), total)
     return staged
+
+
+def _link(source: FileSource, obj: SourceObject, target: Path) -> int | None:
+    """Stage a file of a local source by a hard link: no bytes written, and none for the disk to
+    flush later (a 270 MB copy made the Parquet fsync of the same run wait for it, on ext4). Only
+    for sources that replace files instead of editing them (the landing zone); None otherwise."""
+    local_file = getattr(source, "local_file", None)
+    if local_file is None:
+        return None
+    try:
+        path: Path = local_file(obj.path)
+        os.link(path, target)
+    except OSError:  # another filesystem, a filesystem without links: copy instead
+        return None
+    return target.stat().st_size
+
+
+def _kernel_copy(reader: BinaryIO, writer: BinaryIO, limit: int) -> int | None:
+    """Copy file to file inside the kernel (sendfile) when the source is a local file: 4-5x faster
+    than moving the bytes through Python. None when the source is a stream without a descriptor."""
+    try:
+        source_fd = reader.fileno()
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return None
+    writer.flush()
+    target_fd = writer.fileno()
+    copied = 0
+    while copied <= limit:
+        sent = os.sendfile(target_fd, source_fd, copied, 64 * CHUNK)
+        if sent == 0:
+            break
+        copied += sent
+    return copied

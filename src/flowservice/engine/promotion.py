@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import os
+import queue
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -36,10 +38,13 @@ from flowservice.engine.copy import StagedFile
 PART_TARGET_BYTES = 512 * 2**20  # roll to a new Parquet file past this size
 ROW_GROUP_BYTES = 64 * 2**20  # buffer this much Arrow data per row group
 ERROR_FILE_BYTES = 128 * 2**20
+LANES = max(1, min(4, os.cpu_count() or 1))
+BLOCK_SIZE = 8 << 20  # bytes of source text per batch  # batches validated and written at once
 SAMPLE_SIZE = 100
 HEAD_BYTES = 64 * 1024
 
 Checkpoint = Callable[[str], None]
+_OUTCOMES = threading.Lock()  # lanes update the counts of the file they share
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,29 +102,49 @@ class Result:
 
 
 def promote(files: Sequence[StagedFile], plan: Plan, out: Path, checkpoint: Checkpoint) -> Result:
-    """Promote the staged files into `out` (parts, `input_files`, diagnostics); decide acceptance."""
+    """Promote the staged files into `out` (parts, `input_files`, diagnostics); decide acceptance.
+
+    This thread parses (Arrow releases the GIL while it does); each batch then goes to one of
+    `LANES` lanes, threads that map, validate and write Parquet parts of their own. The work of a
+    batch is independent of every other batch, so all cores stay busy without a fixed pipeline.
+    """
     result = Result()
-    counts: Counter[str] = Counter()
     target = validation.arrow_schema(plan.schema)
-    with (
-        _PartWriter(out, target, checkpoint) as parts,
-        _Diagnostics(out, enabled=plan.diagnostics) as diagnostics,
-    ):
-        for staged in files:
-            outcome = FileOutcome(staged)
-            result.files.append(outcome)
-            try:
-                for source_batch in _batches(staged, plan):
-                    _promote_batch(source_batch, staged, plan, parts, diagnostics, outcome, counts)
-            except UnreadableFile as exc:  # reported as a file error, not as records
-                outcome.complete = False
-                outcome.error = str(exc)
-            result.input_records += outcome.records
-            result.bad_records += outcome.failed
-            checkpoint("promotion.file_done")
-        result.parts = parts.names
-        result.output_bytes = parts.bytes_written
-        written_good = parts.rows
+    # Dictionary-encode only what the schema says has few values: trying it on unique text (ids,
+    # e-mails) costs a hash table per page, then falls back anyway.
+    dictionary = [".".join(f.path) for f in plan.schema.fields if f.enum is not None or f.type == "boolean"]
+    with _Diagnostics(out, enabled=plan.diagnostics) as diagnostics:
+        names = _PartNames()
+        lanes = [
+            _Lane(_PartWriter(out, target, checkpoint, dictionary, names), plan, diagnostics)
+            for _ in range(LANES)
+        ]
+        try:
+            for staged in files:
+                outcome = FileOutcome(staged)
+                result.files.append(outcome)
+                try:
+                    for index, source_batch in enumerate(_batches(staged, plan)):
+                        lanes[index % len(lanes)].submit(source_batch, staged, outcome)
+                except UnreadableFile as exc:  # reported as a file error, not as records
+                    outcome.complete = False
+                    outcome.error = str(exc)
+                for lane in lanes:
+                    lane.wait()
+                result.input_records += outcome.records
+                result.bad_records += outcome.failed
+                checkpoint("promotion.file_done")
+        finally:
+            failures = [lane.close() for lane in lanes]
+        first_failure = next((f for f in failures if f is not None), None)
+        if first_failure is not None:
+            raise first_failure
+    counts: Counter[str] = Counter()
+    for lane in lanes:
+        counts.update(lane.counts)
+    result.parts = sorted(name for lane in lanes for name in lane.parts.names)
+    result.output_bytes = sum(lane.parts.bytes_written for lane in lanes)
+    written_good = sum(lane.parts.rows for lane in lanes)
     result.error_counts = {code: n for code, n in counts.items() if n}
     unreadable = [f for f in result.files if f.error is not None]
     result.rejected = _rejected(result, plan, unreadable)
@@ -151,7 +176,7 @@ def _batches(staged: StagedFile, plan: Plan) -> Iterator[SourceBatch]:
         head = head_reader.read(HEAD_BYTES)
     spec = arrow_io.spec_from_connection(plan.data, staged.source.path, head)
     with open(staged.staged, "rb") as stream:
-        yield from arrow_io.read(stream, spec, max_uncompressed=plan.max_uncompressed)
+        yield from arrow_io.read(stream, spec, block_size=BLOCK_SIZE, max_uncompressed=plan.max_uncompressed)
 
 
 def _promote_batch(
@@ -163,32 +188,33 @@ def _promote_batch(
     outcome: FileOutcome,
     counts: Counter[str],
 ) -> None:
+    """Map, validate and write one batch; `counts` belongs to the lane, `outcome` is shared (locked)."""
     for bad in source_batch.bad:
         diagnostics.parse_error(staged.source.path, bad)
         counts[bad.code] += 1
-    outcome.records += len(source_batch.bad)
-    outcome.failed += len(source_batch.bad)
-    if any(b.remainder for b in source_batch.bad):
-        outcome.complete = False
+    truncated = any(b.remainder for b in source_batch.bad)
     batch = source_batch.batch
     rows = batch.num_rows
-    if rows == 0:
-        return
-    outcome.records += rows
-    leaves, failures = _map(batch, plan)
-    converted: dict[str, pa.Array] = {}
-    for leaf in plan.schema.fields:
-        values, leaf_failures = validation.convert(leaf, leaves.get(leaf.name, pa.nulls(rows)))
-        converted[leaf.name] = values
-        failures += leaf_failures
-    failing, per_code = validation.summarize(failures, rows)
-    counts.update(per_code)
-    failed_rows = pc.sum(failing.cast(pa.int64())).as_py() or 0
-    outcome.failed += failed_rows
-    assembled = validation.assemble(plan.schema, converted, rows)
-    parts.write(assembled.filter(pc.invert(failing)) if failed_rows else assembled)
-    if failed_rows:
-        diagnostics.row_errors(staged.source.path, source_batch, batch, failing, failures)
+    failed_rows = 0
+    if rows:
+        leaves, failures = _map(batch, plan)
+        converted: dict[str, pa.Array] = {}
+        for leaf in plan.schema.fields:
+            values, leaf_failures = validation.convert(leaf, leaves.get(leaf.name, pa.nulls(rows)))
+            converted[leaf.name] = values
+            failures += leaf_failures
+        failing, per_code = validation.summarize(failures, rows)
+        counts.update(per_code)
+        failed_rows = pc.sum(failing.cast(pa.int64())).as_py() or 0
+        assembled = validation.assemble(plan.schema, converted, rows)
+        parts.write(assembled.filter(pc.invert(failing)) if failed_rows else assembled)
+        if failed_rows:
+            diagnostics.row_errors(staged.source.path, source_batch, batch, failing, failures)
+    with _OUTCOMES:
+        outcome.records += len(source_batch.bad) + rows
+        outcome.failed += len(source_batch.bad) + failed_rows
+        if truncated:
+            outcome.complete = False
 
 
 def _map(batch: pa.RecordBatch, plan: Plan) -> tuple[dict[str, pa.Array], list[validation.Failure]]:
@@ -222,27 +248,37 @@ def _constant(text: str) -> Any:
         return text
 
 
+class _PartNames:
+    """Part file names, unique across lanes."""
+
+    def __init__(self) -> None:
+        self._next = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> str:
+        with self._lock:
+            name = f"part-{self._next:05d}.parquet"
+            self._next += 1
+            return name
+
+
 class _PartWriter:
     """Parquet parts of healthy size: batches are buffered into ~64 MiB row groups, files roll at ~512 MiB."""
 
-    def __init__(self, out: Path, schema: pa.Schema, checkpoint: Checkpoint) -> None:
+    def __init__(
+        self, out: Path, schema: pa.Schema, checkpoint: Checkpoint, dictionary: list[str], names: _PartNames
+    ) -> None:
         self.out = out
         self.schema = schema
         self.checkpoint = checkpoint
+        self.dictionary = dictionary
+        self._names = names
         self.names: list[str] = []
         self.rows = 0
         self.bytes_written = 0
         self._writer: pq.ParquetWriter | None = None
         self._buffer: list[pa.RecordBatch] = []
         self._buffered = 0
-
-    def __enter__(self) -> _PartWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            self._flush()
-        self._close()
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
@@ -251,30 +287,84 @@ class _PartWriter:
         self._buffered += batch.nbytes
         self.rows += batch.num_rows
         if self._buffered >= ROW_GROUP_BYTES:
-            self._flush()
+            self.flush()
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         if not self._buffer:
             return
         if self._writer is None:
-            name = f"part-{len(self.names):05d}.parquet"
+            name = self._names.take()
             self.names.append(name)
-            self._writer = pq.ParquetWriter(self.out / name, self.schema, compression="snappy")
+            self._writer = pq.ParquetWriter(
+                self.out / name, self.schema, compression="snappy", use_dictionary=self.dictionary
+            )
         table = pa.Table.from_batches(self._buffer, schema=self.schema)
         self._writer.write_table(table, row_group_size=table.num_rows)
         self._buffer, self._buffered = [], 0
         self.checkpoint("promotion.row_group_written")
         if (self.out / self.names[-1]).stat().st_size >= PART_TARGET_BYTES:
-            self._close()
+            self.close()
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
             path = self.out / self.names[-1]
             with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
+                os.fsync(handle.fileno())  # committed data must survive a crash after the commit
             self.bytes_written += path.stat().st_size
+
+
+class _Lane:
+    """A thread that maps, validates and writes the batches handed to it, into parts of its own."""
+
+    def __init__(self, parts: _PartWriter, plan: Plan, diagnostics: _Diagnostics) -> None:
+        self.parts = parts
+        self.plan = plan
+        self.diagnostics = diagnostics
+        self.counts: Counter[str] = Counter()
+        self.failure: BaseException | None = None
+        self._work: queue.Queue[tuple[SourceBatch, StagedFile, FileOutcome] | None] = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, name="promotion-lane", daemon=True)
+        self._thread.start()
+
+    def submit(self, source_batch: SourceBatch, staged: StagedFile, outcome: FileOutcome) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self._work.put((source_batch, staged, outcome))
+
+    def wait(self) -> None:
+        """Until every batch submitted so far is done."""
+        self._work.join()
+        if self.failure is not None:
+            raise self.failure
+
+    def close(self) -> BaseException | None:
+        """Finish the last row group and stop; the failure, if the lane had one."""
+        self._work.put(None)
+        self._thread.join()
+        if self.failure is None:
+            try:
+                self.parts.flush()
+                self.parts.close()
+            except BaseException as exc:
+                self.failure = exc
+        else:
+            self.parts.close()
+        return self.failure
+
+    def _run(self) -> None:
+        while True:
+            item = self._work.get()
+            try:
+                if item is None:
+                    return
+                if self.failure is None:
+                    _promote_batch(*item[:2], self.plan, self.parts, self.diagnostics, item[2], self.counts)
+            except BaseException as exc:  # kept for the reading thread, which raises it
+                self.failure = exc
+            finally:
+                self._work.task_done()
 
 
 class _Diagnostics:
@@ -293,6 +383,7 @@ class _Diagnostics:
         self._handle: Any = None
         self._file_index = 0
         self._bytes = 0
+        self._lock = threading.Lock()  # lanes report failed rows concurrently
 
     def __enter__(self) -> _Diagnostics:
         return self
@@ -339,6 +430,10 @@ class _Diagnostics:
         if not self.enabled:
             return
         line = json.dumps(entry, default=_json_default) + "\n"
+        with self._lock:
+            self._write(line, entry)
+
+    def _write(self, line: str, entry: dict[str, Any]) -> None:
         if self._handle is None or self._bytes >= ERROR_FILE_BYTES:
             if self._handle is not None:
                 self._handle.close()

@@ -111,7 +111,7 @@ def _execute(services: Services, claim: Claim) -> None:
 
     # --- Copy Activity ---
     copy = Activity(
-        id=str(uuid.uuid4()),
+        id=_activity_id(claim.run_id, COPY),
         name=COPY,
         status="inProgress",
         started_at=services.clock.now_ms(),
@@ -164,7 +164,9 @@ def _execute(services: Services, claim: Claim) -> None:
 
     # --- Promotion Activity ---
     started = services.clock.now_ms()
-    activity = Activity(id=str(uuid.uuid4()), name=PROMOTION, status="inProgress", started_at=started)
+    activity = Activity(
+        id=_activity_id(claim.run_id, PROMOTION), name=PROMOTION, status="inProgress", started_at=started
+    )
     runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
     place = BatchPlace(tenant.org_id, tenant.sandbox_name, context.dataset_id, batch_id)
     out = services.lake.batch_staging(place, f"{claim.epoch}")
@@ -181,6 +183,9 @@ def _execute(services: Services, claim: Claim) -> None:
     _checkpoint(services, "promotion.before_commit")
     _commit(services, claim, place, out, result, activity, run_errors, status, context)
     _checkpoint(services, "promotion.committed")
+    # the records of the copied data are known once promotion has read them all
+    copy.summary.input_records = copy.summary.output_records = result.input_records
+    runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
     runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
     runs.finish_run(services, tenant, claim.run_id, status, run_errors, fence=claim)
 
@@ -403,6 +408,11 @@ def _finish_from_batch(services: Services, claim: Claim, batch: dict[str, Any]) 
         errors,
         fence=claim,
     )
+
+
+def _activity_id(run_id: str, name: str) -> str:
+    """The same ids on every attempt of a run, so a new attempt replaces the activities of a dead one."""
+    return str(uuid.uuid5(uuid.UUID(run_id), name))
 
 
 def _path_prefix(paths: list[str]) -> str:
