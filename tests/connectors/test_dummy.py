@@ -154,12 +154,11 @@ def test_registry(tmp_path: Path) -> None:
     with pytest.raises(ConnectorError, match="landing-zone folder"):
         file_source(catalog.DATA_LANDING_ZONE, {}, landing_zone_root=None)
     for spec_id, name in [
-        (catalog.SFTP, "SFTP"),
         (catalog.POSTGRESQL, "PostgreSQL"),
         (catalog.MYSQL, "MySQL"),
         (catalog.MARIADB, "MariaDB"),
     ]:
-        with pytest.raises(ConnectorError, match=f"^{name} sources .* are not supported yet"):
+        with pytest.raises(ConnectorError, match=f"^{name} sources .* are table sources"):
             file_source(spec_id, {}, landing_zone_root=tmp_path)
     for spec_id in (catalog.HTTP_API, catalog.DATA_LAKE, "no-such-spec"):
         with pytest.raises(ConnectorError, match="not a file source"):

@@ -14,13 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from flowservice import catalog
-from flowservice.connectors.base import ConnectorError, FileSource
+from flowservice.connectors.base import ConnectorError, FileSource, TableSource
 
 DUMMY = catalog.DUMMY
 
-# Sources of the catalog whose connectors come later: a clear answer instead of "unknown spec".
-NOT_YET = {
-    catalog.SFTP: "SFTP",
+# Database sources: read with table_source(); file_source() names them so the refusal is clear.
+TABLE_SOURCES = {
     catalog.POSTGRESQL: "PostgreSQL",
     catalog.MYSQL: "MySQL",
     catalog.MARIADB: "MariaDB",
@@ -42,10 +41,32 @@ def file_source(spec_id: str, auth_params: dict[str, Any], *, landing_zone_root:
         from flowservice.connectors.s3 import S3Source
 
         return S3Source(auth_params)
+    if spec_id == catalog.SFTP:
+        from flowservice.connectors.sftp import SftpSource
+
+        return SftpSource(auth_params)
     if spec_id == DUMMY:
         from flowservice.connectors.dummy import DummySource
 
         return DummySource(auth_params)
-    if spec_id in NOT_YET:
-        raise ConnectorError(f"{NOT_YET[spec_id]} sources (connection spec {spec_id}) are not supported yet")
+    if spec_id in TABLE_SOURCES:
+        raise ConnectorError(
+            f"{TABLE_SOURCES[spec_id]} sources (connection spec {spec_id}) are table sources, not file sources"
+        )
     raise ConnectorError(f"connection spec {spec_id!r} is not a file source this server can read")
+
+
+def table_source(spec_id: str, auth_params: dict[str, Any]) -> TableSource:
+    """The table source for a connection of spec `spec_id` with these (decrypted) auth params.
+
+    One class serves MySQL and MariaDB: the same driver and SQL work for both.
+    """
+    if spec_id == catalog.POSTGRESQL:
+        from flowservice.connectors.postgres import PostgresSource
+
+        return PostgresSource(auth_params)
+    if spec_id in (catalog.MYSQL, catalog.MARIADB):
+        from flowservice.connectors.mysql import MySQLSource
+
+        return MySQLSource(auth_params)
+    raise ConnectorError(f"connection spec {spec_id!r} is not a table source this server can read")
