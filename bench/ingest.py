@@ -110,57 +110,34 @@ def _columns_schema(pa: Any) -> Any:
 
 
 def run_ours(csv_path: Path, out: Path) -> int:
+    from common import flow_parts
+
     from flowservice import catalog as specs
-    from flowservice.domain.tenancy import Caller, Tenant
-    from flowservice.schemas.resources import FlowCreate, SourceConnectionCreate, TargetConnectionCreate
-    from flowservice.services import catalog, execution, identity, resources, runs
+    from flowservice.schemas.resources import FlowCreate
+    from flowservice.services import execution, resources, runs
     from flowservice.services.context import Services
     from flowservice.services.flows import KIND as FLOWS
-    from flowservice.services.source_connections import KIND as SOURCES
-    from flowservice.services.target_connections import KIND as TARGETS
     from flowservice.settings import Settings
     from flowservice.store import migrate
 
     settings = Settings.load(home=out / "home", lake_url=str(out / "lake"))
     migrate.upgrade(settings.database_url)
     services = Services.from_settings(settings)
-    credential = identity.create_credentials(services.db, "BENCH0000000000000000000@AdobeOrg")
-    [sandbox] = identity.list_sandboxes(services.db, credential.org_id)
-    tenant = Tenant(credential.org_id, "prod", sandbox.id)
-    caller = Caller(tenant, credential.client_id)
+    parts = flow_parts(
+        services,
+        "BENCH0000000000000000000@AdobeOrg",
+        source={
+            "name": "bench",
+            "data": {"format": "delimited"},
+            "params": {"path": "bench", "type": "folder"},
+            "connectionSpec": {"id": specs.DATA_LANDING_ZONE},
+        },
+        schema=SCHEMA,
+    )
+    tenant, caller = parts.caller.tenant, parts.caller
     zone = settings.landing_zone / tenant.org_id / "prod" / "bench"
     zone.mkdir(parents=True)
     os.link(csv_path, zone / csv_path.name)  # the file arrives in the landing zone (not timed work)
-    schema = catalog.create_schema(services, caller, SCHEMA)
-    dataset_id = catalog.create_dataset(
-        services, caller, {"name": "bench", "schemaRef": {"id": schema["$id"]}}
-    )
-    source = resources.create(
-        services,
-        caller,
-        SOURCES,
-        SourceConnectionCreate.model_validate(
-            {
-                "name": "bench",
-                "data": {"format": "delimited"},
-                "params": {"path": "bench", "type": "folder"},
-                "connectionSpec": {"id": specs.DATA_LANDING_ZONE},
-            }
-        ),
-    )
-    target = resources.create(
-        services,
-        caller,
-        TARGETS,
-        TargetConnectionCreate.model_validate(
-            {
-                "name": "bench",
-                "data": {"format": "parquet_xdm"},
-                "params": {"dataSetId": dataset_id},
-                "connectionSpec": {"id": specs.DATA_LAKE},
-            }
-        ),
-    )
     flow = resources.create(
         services,
         caller,
@@ -169,8 +146,8 @@ def run_ours(csv_path: Path, out: Path) -> int:
             {
                 "name": "bench",
                 "flowSpec": {"id": specs.CLOUD_STORAGE_TO_AEP},
-                "sourceConnectionIds": [source.id],
-                "targetConnectionIds": [target.id],
+                "sourceConnectionIds": [parts.source_id],
+                "targetConnectionIds": [parts.target_id],
                 "scheduleParams": {"startTime": 1, "frequency": "once"},
             }
         ),

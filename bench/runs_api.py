@@ -34,27 +34,21 @@ from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from common import flow_parts
 from tests.live import serve
 
 from flowservice import catalog
 from flowservice.domain import etags
 from flowservice.domain.runs import COPY, PROMOTION, Activity, RunError, Summary
-from flowservice.domain.tenancy import Caller
 from flowservice.domain.tenancy import Tenant as DomainTenant
 from flowservice.schemas.resources import (
-    ConnectionCreate,
     FlowCreate,
-    SourceConnectionCreate,
-    TargetConnectionCreate,
 )
 from flowservice.services import identity, resources
 from flowservice.services import runs as run_service
-from flowservice.services.connections import KIND as CONNECTIONS
 from flowservice.services.context import Services
 from flowservice.services.flows import KIND as FLOWS
 from flowservice.services.runs import RunState
-from flowservice.services.source_connections import KIND as SOURCES
-from flowservice.services.target_connections import KIND as TARGETS
 from flowservice.settings import Settings
 from flowservice.store import migrate
 
@@ -126,49 +120,9 @@ def make_run(tenant: DomainTenant, flow: dict[str, Any], created: int, rng: rand
 
 
 def load(services: Services, runs: int, flows: int) -> tuple[identity.NewCredential, list[str]]:
-    credential = identity.create_credentials(services.db, "BENCH0000000000000000000@AdobeOrg")
-    [sandbox] = identity.list_sandboxes(services.db, credential.org_id)
-    tenant = DomainTenant(credential.org_id, "prod", sandbox.id)
-    caller = Caller(tenant, credential.client_id)
-    connection = resources.create(
-        services,
-        caller,
-        CONNECTIONS,
-        ConnectionCreate.model_validate(
-            {
-                "name": "bench",
-                "auth": {"specName": "Access Key", "params": {"s3AccessKey": "a", "s3SecretKey": "b"}},
-                "connectionSpec": {"id": catalog.AMAZON_S3},
-            }
-        ),
-    )
-    source = resources.create(
-        services,
-        caller,
-        SOURCES,
-        SourceConnectionCreate.model_validate(
-            {
-                "name": "bench",
-                "baseConnectionId": connection.id,
-                "data": {"format": "delimited"},
-                "params": {"path": "/bench.csv"},
-                "connectionSpec": {"id": catalog.AMAZON_S3},
-            }
-        ),
-    )
-    target = resources.create(
-        services,
-        caller,
-        TARGETS,
-        TargetConnectionCreate.model_validate(
-            {
-                "name": "bench",
-                "data": {"format": "parquet_xdm"},
-                "params": {"dataSetId": "bench"},
-                "connectionSpec": {"id": catalog.DATA_LAKE},
-            }
-        ),
-    )
+    parts = flow_parts(services, "BENCH0000000000000000000@AdobeOrg")
+    credential, caller = parts.credential, parts.caller
+    tenant = caller.tenant
     started = time.perf_counter()
     flow_docs = []
     for i in range(flows):
@@ -176,8 +130,8 @@ def load(services: Services, runs: int, flows: int) -> tuple[identity.NewCredent
             {
                 "name": f"flow {i:05d}",
                 "flowSpec": {"id": catalog.CLOUD_STORAGE_TO_AEP},
-                "sourceConnectionIds": [source.id],
-                "targetConnectionIds": [target.id],
+                "sourceConnectionIds": [parts.source_id],
+                "targetConnectionIds": [parts.target_id],
                 "scheduleParams": {"startTime": 1_700_000_000, "frequency": "hour", "interval": 1},
             }
         )
@@ -186,8 +140,8 @@ def load(services: Services, runs: int, flows: int) -> tuple[identity.NewCredent
             {
                 "id": written.id,
                 "flowSpec": {"id": catalog.CLOUD_STORAGE_TO_AEP, "version": "1.0"},
-                "sourceConnectionIds": [source.id],
-                "targetConnectionIds": [target.id],
+                "sourceConnectionIds": [parts.source_id],
+                "targetConnectionIds": [parts.target_id],
             }
         )
     print(f"  {flows} flows through the services in {time.perf_counter() - started:.1f}s", flush=True)
@@ -306,7 +260,13 @@ def bench(backend: str, runs: int, flows: int, requests: int, reuse: bool) -> li
             "flow_ids": flow_ids,
         }
         state_file.write_text(json.dumps(state))
-    env = {"FLOWSERVICE_HOME": str(home), "FLOWSERVICE_DATABASE_URL": settings.database_url}
+    env = {
+        "FLOWSERVICE_HOME": str(home),
+        "FLOWSERVICE_DATABASE_URL": settings.database_url,
+        # the loaded flows are real, enabled and scheduled: keep them from running during the timing
+        "FLOWSERVICE_SCHEDULER": "false",
+        "FLOWSERVICE_WORKERS": "0",
+    }
     with serve(DATA, env=env) as server:
         token = httpx.post(
             f"{server.url}/ims/token/v3",

@@ -86,6 +86,9 @@ def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     env = {
         "FLOWSERVICE_HOME": str(settings.home),
         "FLOWSERVICE_DATABASE_URL": settings.database_url,
+        # the session's database holds every test's flows, with schedules long due: tests that want
+        # scheduling run a scheduler of their own on a database of their own (tests/scheduler)
+        "FLOWSERVICE_SCHEDULER": "false",
     }
     with serve(tmp_path_factory.mktemp("live"), env=env) as server:
         yield server

@@ -41,6 +41,11 @@ class Tenant:
     def in_sandbox(self, sandbox: str) -> Tenant:
         return Tenant(self.org_id, self.client_id, self.client_secret, self.token, sandbox)
 
+    def renewed(self, client: TestClient) -> Tenant:
+        """The same credential with a fresh token, as a client does when its token expires."""
+        token = token_for(client, self.client_id, self.client_secret)
+        return Tenant(self.org_id, self.client_id, self.client_secret, token, self.sandbox)
+
 
 def new_org_id() -> str:
     return secrets.token_hex(12).upper() + "@AdobeOrg"

@@ -45,6 +45,21 @@ FORBIDDEN = {
         "flowservice.api",
     ),
     "flowservice.connectors": ("fastapi", "flowservice.api", "flowservice.services", "flowservice.store"),
+    # the scheduler and the workers drive services; they never reach past them or into the API
+    "flowservice.scheduler": (
+        "fastapi",
+        "starlette",
+        "flowservice.api",
+        "flowservice.cli",
+        "flowservice.store",
+    ),
+    "flowservice.workers": (
+        "fastapi",
+        "starlette",
+        "flowservice.api",
+        "flowservice.cli",
+        "flowservice.store",
+    ),
 }
 # Only the store talks SQL; services may name the Session type they hand to repositories.
 SQLALCHEMY_ALLOWED = ("flowservice.store",)

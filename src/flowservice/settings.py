@@ -28,12 +28,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="larger request bodies get 413")
     lake_url: str = Field(default="", description="where datasets live; default a folder in the home")
     workers: int = Field(default=2, ge=0, description="run executors in the serve process (0: none)")
+    scheduler: bool = Field(default=True, description="run the scheduler in the serve process")
     lease_seconds: float = Field(
         default=60.0, gt=0, description="a claimed run is re-queued after this silence"
     )
     poll_seconds: float = Field(default=1.0, gt=0, description="how often idle workers look for runs")
     max_file_bytes: int = Field(default=50 * 2**30, gt=0, description="largest source file a run accepts")
     max_files_per_run: int = Field(default=100_000, gt=0, description="most source files one run takes")
+    retry_backoff_seconds: float = Field(
+        default=60.0, ge=0, description="first pause before a transient retry"
+    )
     test_connectors: bool = Field(default=False, description="offer the dummy connector (for tests)")
     hang_at: str = Field(default="", description="test fault injection: an engine checkpoint to stop at")
 

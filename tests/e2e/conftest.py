@@ -6,9 +6,12 @@ that drive runs by hand: this session has its own SQLite file and PostgreSQL dat
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 from fastapi.testclient import TestClient
 
@@ -68,3 +71,18 @@ def s3_server() -> Iterator[str]:
         yield url
     finally:
         stop()
+
+
+@pytest.fixture
+def bucket(s3_server: str) -> tuple[Any, str]:
+    """A new bucket on the session's S3 server, with a client for it."""
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_server,
+        aws_access_key_id="k",
+        aws_secret_access_key="s",
+        region_name="us-east-1",
+    )
+    name = f"landing-{uuid.uuid4().hex[:12]}"
+    s3.create_bucket(Bucket=name)
+    return s3, name

@@ -10,10 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
-import pytest
 from fastapi.testclient import TestClient
 
 from flowservice import catalog
@@ -260,20 +258,6 @@ def test_diagnostics_off_still_counts_and_says_so(
     assert "manifest" not in promotion["statusSummary"]["extensions"]
     again = client.post(f"{BASE}/runs/{run['id']}/action?op=re-trigger", headers=tenant.headers())
     assert again.status_code == 400 and again.json()["type"].endswith("FLOW-1387-400")
-
-
-@pytest.fixture
-def bucket(s3_server: str) -> Any:
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=s3_server,
-        aws_access_key_id="k",
-        aws_secret_access_key="s",
-        region_name="us-east-1",
-    )
-    name = f"landing-{id(s3) % 100000}"
-    s3.create_bucket(Bucket=name)
-    return s3, name
 
 
 def s3_dataflow(

@@ -21,6 +21,7 @@ from flowservice.api.flowservice import (
 )
 from flowservice.api.paging import ContinuationTokens
 from flowservice.api.platform import catalog, dataprep, export, ims, schemas
+from flowservice.scheduler.loop import Scheduler
 from flowservice.services.context import Services
 from flowservice.workers.queue import RunQueue
 
@@ -47,7 +48,13 @@ def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-def create_app(services: Services, *, own_services: bool = False, queue: RunQueue | None = None) -> FastAPI:
+def create_app(
+    services: Services,
+    *,
+    own_services: bool = False,
+    queue: RunQueue | None = None,
+    scheduler: Scheduler | None = None,
+) -> FastAPI:
     """Build the app; it starts and stops `queue` (the workers) with itself, and with `own_services`
     closes the services when it shuts down."""
 
@@ -55,7 +62,11 @@ def create_app(services: Services, *, own_services: bool = False, queue: RunQueu
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if queue is not None:
             queue.start()
+        if scheduler is not None:
+            scheduler.start()
         yield
+        if scheduler is not None:
+            scheduler.stop()
         if queue is not None:
             queue.stop(timeout=30)
         if own_services:

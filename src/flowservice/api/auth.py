@@ -101,7 +101,7 @@ class Gateway:
         if scheme.lower() != "bearer" or not token.strip():
             raise GatewayError("401013", "Oauth token is not valid")
         try:
-            claims = self.services.tokens.verify(token.strip())
+            claims = self.services.tokens.verify(token.strip(), self.services.clock.now_ms() // 1000)
         except InvalidToken:
             raise GatewayError("401013", "Oauth token is not valid") from None
         api_key = headers.get("x-api-key")

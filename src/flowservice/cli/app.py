@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.panel import Panel
 
 from flowservice.errors import FlowServiceError
+from flowservice.scheduler.loop import Scheduler
 from flowservice.services import identity
 from flowservice.services.context import Services
 from flowservice.services.devsetup import ensure_dev_credentials
@@ -141,6 +142,7 @@ def serve(
     services = Services.from_settings(settings)
     count = settings.workers if workers is None else workers
     queue = InProcessQueue(services, count) if count > 0 else None
+    scheduler = Scheduler(services) if settings.scheduler else None
     if dev:
         credential = _print_dev_banner(services, host, port)
         if demo:
@@ -148,9 +150,29 @@ def serve(
 
             if ensure_demo(services, credential.org_id, credential.client_id):
                 console.print(
-                    "a sample dataflow is running: see GET /runs, or the demo files in the landing zone"
+                    "a sample dataflow runs in a moment: see GET /runs, and its files in the landing zone"
                 )
-    uvicorn.run(create_app(services, own_services=True, queue=queue), host=host, port=port, log_level="info")
+    asgi = create_app(services, own_services=True, queue=queue, scheduler=scheduler)
+    uvicorn.run(asgi, host=host, port=port, log_level="info")
+
+
+@app.command("scheduler")
+def scheduler_command() -> None:
+    """Create the runs that schedules call for (no API, no workers); any number may run at once."""
+    import signal
+    import threading
+
+    settings = Settings.load()
+    services = Services.from_settings(settings)
+    scheduler = Scheduler(services)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    scheduler.start()
+    console.print(f"scheduler on {printable_url(settings.database_url)}")
+    stop.wait()
+    scheduler.stop()
+    services.close()
 
 
 @app.command()

@@ -138,3 +138,87 @@ def _boolean(value: Any) -> bool:
         f"scheduleParams.backfill must be true or false, not {shown(value)}.",
         field="scheduleParams.backfill",
     )
+
+
+# --- fire times -----------------------------------------------------------------------------------
+#
+# A periodic flow fires at t_k = startTime + k * period. The run fired at t_k ingests the window
+# (end of the previous window, t_k]: what changed since the last run. With backfill (the default) the
+# first run fires at startTime and its window starts at 0, so it takes everything already there;
+# without backfill the first run fires one period later and takes only what arrived since startTime.
+# A scheduler that was down for several slots fires once, at the latest slot, over the whole gap:
+# nothing is skipped and nothing is created twice. A flow scheduled `once` fires at startTime only.
+
+UNIT_SECONDS = {"minute": 60, "hour": 3_600, "day": 86_400, "week": 604_800}
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a flow's schedule stands: the start of its next window and when that window closes."""
+
+    window_start: int  # epoch ms
+    next_fire: int | None  # epoch ms; None once a `once` flow has fired
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    window: tuple[int, int]  # (start, end] in epoch ms
+    key: str  # unique per flow and window: two schedulers cannot both create this run
+    after: Cursor
+
+
+def period_ms(schedule: Schedule) -> int:
+    if schedule.frequency == "once" or schedule.interval is None:
+        raise ValueError("a flow scheduled once has no period")
+    return UNIT_SECONDS[schedule.frequency] * schedule.interval * 1000
+
+
+def first_cursor(schedule: Schedule) -> Cursor:
+    start = schedule.start_time * 1000
+    if schedule.frequency == "once" or schedule.backfill:
+        return Cursor(0, start)
+    return Cursor(start, start + period_ms(schedule))
+
+
+def due(schedule: Schedule, cursor: Cursor, now_ms: int) -> Firing | None:
+    """The run to create now, if one is due: one run for the latest slot, over every missed window."""
+    if cursor.next_fire is None or now_ms < cursor.next_fire:
+        return None
+    if schedule.frequency == "once":
+        end = cursor.next_fire
+        return Firing((cursor.window_start, end), f"once:{end}", Cursor(end, None))
+    period = period_ms(schedule)
+    start = schedule.start_time * 1000
+    latest = start + ((now_ms - start) // period) * period  # the last slot at or before now
+    latest = max(latest, cursor.next_fire)
+    return Firing(
+        (cursor.window_start, latest), f"window:{cursor.window_start}", Cursor(latest, latest + period)
+    )
+
+
+def reschedule(schedule: Schedule, cursor: Cursor | None) -> Cursor:
+    """The cursor after a schedule changed: the next window still starts where the last one ended."""
+    if cursor is None:
+        return first_cursor(schedule)
+    if schedule.frequency == "once":
+        start = schedule.start_time * 1000
+        return Cursor(cursor.window_start, start if start > cursor.window_start else None)
+    period = period_ms(schedule)
+    start = schedule.start_time * 1000
+    if cursor.window_start < start:  # the new schedule has not started yet
+        fresh = first_cursor(schedule)
+        return Cursor(min(cursor.window_start, fresh.window_start), fresh.next_fire)
+    slots = (cursor.window_start - start) // period + 1  # the first slot after the last window
+    return Cursor(cursor.window_start, start + slots * period)
+
+
+def fire_times(schedule: Schedule, until_ms: int) -> list[int]:
+    """Every slot from the first one up to `until_ms`, for a scheduler that never misses one."""
+    cursor = first_cursor(schedule)
+    times: list[int] = []
+    while cursor.next_fire is not None and cursor.next_fire <= until_ms:
+        times.append(cursor.next_fire)
+        firing = due(schedule, cursor, cursor.next_fire)
+        assert firing is not None
+        cursor = firing.after
+    return times

@@ -14,7 +14,7 @@ from pathlib import Path
 from flowservice import catalog as specs
 from flowservice.domain.tenancy import DEFAULT_SANDBOX, Caller, Tenant
 from flowservice.schemas.resources import FlowCreate, SourceConnectionCreate, TargetConnectionCreate
-from flowservice.services import catalog, dataprep, identity, resources, runs
+from flowservice.services import catalog, dataprep, identity, resources
 from flowservice.services.context import Services
 from flowservice.services.flows import KIND as FLOWS
 from flowservice.services.source_connections import KIND as SOURCES
@@ -49,7 +49,7 @@ MAPPINGS = [
 
 
 def ensure_demo(services: Services, org_id: str, client_id: str) -> str | None:
-    """Create the sample dataflow and trigger its run, once per home; the run's id when created now."""
+    """Create the sample dataflow, once per home; its id when created now."""
     marker = services.settings.home / MARKER
     if marker.exists():
         return None
@@ -98,7 +98,8 @@ def ensure_demo(services: Services, org_id: str, client_id: str) -> str | None:
             }
         ),
     )
-    now_s = services.clock.now_ms() // 1000
+    # a flow scheduled once, a second from now: the scheduler starts its run (over every file so far)
+    now_s = services.clock.now_ms() // 1000 + 1
     flow = resources.create(
         services,
         caller,
@@ -117,12 +118,8 @@ def ensure_demo(services: Services, org_id: str, client_id: str) -> str | None:
             }
         ),
     )
-    params = {"startTime": str(now_s), "windowStartTime": "0", "windowEndTime": str(now_s + 60)}
-    run = runs.create_run(
-        services, tenant, flow.id, client_id=client_id, params=params, window=(0, (now_s + 60) * 1000)
-    )
-    marker.write_text(run["id"])
-    return str(run["id"])
+    marker.write_text(flow.id)
+    return flow.id
 
 
 def write_sample_files(folder: Path, files: int = FILES, rows: int = ROWS, seed: int = 42) -> None:

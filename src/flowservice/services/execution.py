@@ -16,9 +16,11 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from flowservice import catalog
 from flowservice.connectors import registry
 from flowservice.connectors.base import ConnectorError, FileSource, SourceObject
 from flowservice.domain import ids
@@ -26,17 +28,20 @@ from flowservice.domain import runs as model
 from flowservice.domain.runs import COPY, PROMOTION, Activity, RunError, Summary
 from flowservice.domain.xdm import Schema, parse_schema
 from flowservice.engine import promotion
-from flowservice.engine.copy import FileTooLarge, StagedFile, copy_files
+from flowservice.engine.copy import FileTooLarge, StagedFile, copy_files, extract_table
 from flowservice.engine.lake import BatchPlace
-from flowservice.errors import InvalidRequest, Terminal
+from flowservice.errors import InvalidRequest, Terminal, Transient
 from flowservice.services import runs
 from flowservice.services.context import Services
 from flowservice.services.runs import Claim, LeaseLost
 from flowservice.store.repos import resources as repos
 from flowservice.store.repos import runs as run_repo
+from flowservice.store.repos import schedules as schedule_repo
 
 log = logging.getLogger("flowservice.engine")
 EXPORT = "/data/foundation/export/batches"
+TABLE_SPECS = frozenset({catalog.POSTGRESQL, catalog.MYSQL, catalog.MARIADB})
+DEFAULT_RETRIES = 3
 
 
 class RunSetupError(Terminal):
@@ -59,6 +64,12 @@ class Context:
     rules: tuple[promotion.Rule, ...] | None
     partial_percent: float | None
     diagnostics: bool
+    delta_column: str | None
+    max_retries: int
+
+    @property
+    def is_table(self) -> bool:
+        return self.source_spec in TABLE_SPECS
 
 
 def run_next(services: Services, owner: str) -> bool:
@@ -126,38 +137,34 @@ def _execute(services: Services, claim: Claim) -> None:
     )
     runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
     staging = services.lake.run_staging(tenant.org_id, tenant.sandbox_name, claim.run_id)
-    source: FileSource | None = None
-    objects: list[SourceObject] | None = None
     try:
-        source = registry.file_source(
-            context.source_spec,
-            context.auth,
-            landing_zone_root=services.settings.landing_zone / tenant.org_id / tenant.sandbox_name,
-        )
-        objects = _in_scope(source, context, claim, services)
-        _checkpoint(services, "copy.listed")
-        staged = copy_files(source, objects, staging, max_file_bytes=services.settings.max_file_bytes)
+        staged, table_read = _copy(services, claim, context, staging)
     except (ConnectorError, FileTooLarge) as exc:
+        listed = getattr(exc, "listed", None)
+        unknown = model.UNKNOWN
         copy.status = "failed"
         copy.completed_at = services.clock.now_ms()
-        unknown = model.UNKNOWN
-        listed = len(objects) if objects is not None else unknown
         copy.summary = Summary(
-            input_bytes=unknown, output_bytes=unknown, input_files=listed, output_files=unknown
+            input_bytes=unknown,
+            output_bytes=unknown,
+            input_files=unknown if listed is None else listed,
+            output_files=unknown,
         )
         copy.errors = [RunError(*model.COPY_FAILED)]
         copy.details = [RunError(model.COPY_FAILED[0], str(exc)[:1000])]
         runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
+        if isinstance(exc, Transient):
+            _schedule_retry(services, claim, context)
         runs.finish_run(services, tenant, claim.run_id, "failed", [RunError(*model.COPY_FAILED)], fence=claim)
         return
-    finally:
-        if source is not None:
-            source.close()
     copied = sum(f.size for f in staged)
     copy.status = "success"
     copy.completed_at = services.clock.now_ms()
     copy.summary = Summary(
-        input_bytes=copied, output_bytes=copied, input_files=len(staged), output_files=len(staged)
+        input_bytes=table_read[1] if table_read is not None else copied,
+        output_bytes=copied,
+        input_files=len(staged),
+        output_files=len(staged),
     )
     runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
     _checkpoint(services, "copy.done")
@@ -170,10 +177,11 @@ def _execute(services: Services, claim: Claim) -> None:
     runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
     place = BatchPlace(tenant.org_id, tenant.sandbox_name, context.dataset_id, batch_id)
     out = services.lake.batch_staging(place, f"{claim.epoch}")
+    data = {"format": "parquet"} if context.is_table else context.source_data  # tables are staged as Parquet
     plan = promotion.Plan(
         context.schema,
         context.rules,
-        context.source_data,
+        data,
         context.partial_percent,
         context.diagnostics,
         max_uncompressed=services.settings.max_file_bytes,
@@ -183,8 +191,10 @@ def _execute(services: Services, claim: Claim) -> None:
     _checkpoint(services, "promotion.before_commit")
     _commit(services, claim, place, out, result, activity, run_errors, status, context)
     _checkpoint(services, "promotion.committed")
-    # the records of the copied data are known once promotion has read them all
-    copy.summary.input_records = copy.summary.output_records = result.input_records
+    # the records of the copied data are known once promotion has read them all (tables: at once)
+    copy.summary.input_records = copy.summary.output_records = (
+        table_read[0] if table_read is not None else result.input_records
+    )
     runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
     runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
     runs.finish_run(services, tenant, claim.run_id, status, run_errors, fence=claim)
@@ -218,7 +228,13 @@ def _context(services: Services, claim: Claim) -> Context:
         if schema_row is None:
             raise RunSetupError(f"The schema {dataset.schema_id} of dataset {dataset_id} no longer exists.")
         rules = None
+        delta_column = None
         for transformation in flow.doc.get("transformations") or []:
+            if transformation.get("name") == "Copy":
+                delta_column = str(
+                    ((transformation.get("params") or {}).get("deltaColumn") or {}).get("name") or ""
+                )
+                delta_column = delta_column or None
             if transformation.get("name") == "Mapping":
                 mapping_id = str(transformation["params"]["mappingId"])
                 mapping = repos.mapping_sets(session, tenant).get(mapping_id)
@@ -240,7 +256,74 @@ def _context(services: Services, claim: Claim) -> Context:
         rules=rules,
         partial_percent=float(percent) if percent is not None else None,
         diagnostics=bool(options.get("errorDiagnosticsEnabled", False)),
+        delta_column=delta_column,
+        max_retries=_max_retries(options),
     )
+
+
+def _copy(
+    services: Services, claim: Claim, context: Context, staging: Path
+) -> tuple[list[StagedFile], tuple[int, int] | None]:
+    """Stage the run's input: the files in scope, or the table's rows in the window as Parquet
+    (then also the rows and bytes read, which a table source knows at once)."""
+    tenant = claim.tenant
+    if context.is_table:
+        table_source = registry.table_source(context.source_spec, context.auth)
+        try:
+            table = str(context.source_params.get("tableName", ""))
+            extract = extract_table(
+                table_source, table, staging, delta_column=context.delta_column, window_ms=claim.window
+            )
+        finally:
+            table_source.close()
+        _checkpoint(services, "copy.listed")
+        return extract.staged, (extract.records, extract.bytes_read)
+    zone = services.settings.landing_zone / tenant.org_id / tenant.sandbox_name
+    source = registry.file_source(context.source_spec, context.auth, landing_zone_root=zone)
+    try:
+        objects = _in_scope(source, context, claim, services)
+        _checkpoint(services, "copy.listed")
+        try:
+            return copy_files(source, objects, staging, max_file_bytes=services.settings.max_file_bytes), None
+        except ConnectorError as exc:
+            exc.listed = len(objects)  # type: ignore[attr-defined]
+            raise
+    finally:
+        source.close()
+
+
+def _schedule_retry(services: Services, claim: Claim, context: Context) -> None:
+    """A Transient failure gets a new run over the same window, after a growing pause, up to the
+    flow's limit (`options.maxRetries`, default 3); it links back with `parentFlowRunId`."""
+    with services.db.transaction() as session:
+        run = repos.runs(session, claim.tenant).get(claim.run_id, lock=True)
+        flow = repos.flows(session, claim.tenant).get(claim.flow_id, lock=True)
+        if run is None or flow is None or run.retry_number >= context.max_retries:
+            return
+        runs.check_fence(run, claim)
+        now = services.clock.now_ms()
+        delay = int(services.settings.retry_backoff_seconds * 1000) * 2**run.retry_number
+        insert = partial(
+            runs.insert_run,
+            session,
+            claim.tenant,
+            flow,
+            now=now,
+            params=run.doc.get("params"),
+            window=claim.window,
+            retry_of=run.id,
+            retry_number=run.retry_number + 1,
+            ready_at=now + delay,
+            run_key=f"retry:{run.id}",
+        )
+        created = schedule_repo.unless_exists(session, insert)
+    if created is not None:
+        log.info("run %s failed transiently: retry %s in %s ms", claim.run_id, created["id"], delay)
+
+
+def _max_retries(options: dict[str, Any]) -> int:
+    value = options.get("maxRetries", DEFAULT_RETRIES)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else DEFAULT_RETRIES
 
 
 def _in_scope(source: FileSource, context: Context, claim: Claim, services: Services) -> list[SourceObject]:

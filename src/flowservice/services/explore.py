@@ -8,12 +8,13 @@ plus `properties` when asked to determine them.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowservice import catalog
 from flowservice.connectors import registry
-from flowservice.connectors.base import ConnectorError, FileSource, ObjectMissing
+from flowservice.connectors.base import ConnectorError, FileSource, ObjectMissing, TableSource
 from flowservice.domain.tenancy import Caller
 from flowservice.engine import arrow_io
 from flowservice.errors import FlowServiceError, InvalidRequest, NotFound
@@ -37,6 +38,8 @@ def explore_connection(
     services: Services, caller: Caller, connection_id: str, query: Mapping[str, str]
 ) -> Any:
     source = _source_of_connection(services, caller, connection_id)
+    if isinstance(source, TableSourceHandle):
+        return _explore_tables(source.source, query)
     return _explore(source, query)
 
 
@@ -63,7 +66,22 @@ def test_connection(services: Services, caller: Caller, connection_id: str) -> d
     return {"result": True}
 
 
-def _source_of_connection(services: Services, caller: Caller, connection_id: str) -> FileSource:
+@dataclass(frozen=True, slots=True)
+class TableSourceHandle:
+    """A database source (FileSource and TableSource are Protocols, so isinstance cannot tell them apart)."""
+
+    source: TableSource
+
+    def test(self) -> None:
+        self.source.test()
+
+    def close(self) -> None:
+        self.source.close()
+
+
+def _source_of_connection(
+    services: Services, caller: Caller, connection_id: str
+) -> FileSource | TableSourceHandle:
     with services.db.reader() as session:
         row = repos.connections(session, caller.tenant).get(connection_id)
     if row is None:
@@ -77,6 +95,8 @@ def _source_of_connection(services: Services, caller: Caller, connection_id: str
     if row.secrets:
         params.update(services.box.open(row.secrets))
     try:
+        if row.spec_id in registry.TABLE_SOURCES:
+            return TableSourceHandle(registry.table_source(row.spec_id, params))
         return registry.file_source(row.spec_id, params, landing_zone_root=_zone(services, caller))
     except ConnectorError as exc:
         raise ConnectorFailed(exc) from None
@@ -106,6 +126,37 @@ def _explore(source: FileSource, raw: Mapping[str, str]) -> Any:
         if object_type == "table":
             raise InvalidRequest("1358", "objectType table is for database sources.", field="objectType")
         return _preview(source, path, query)
+    except ConnectorError as exc:
+        raise ConnectorFailed(exc) from None
+    finally:
+        source.close()
+
+
+def _explore_tables(source: TableSource, raw: Mapping[str, str]) -> Any:
+    """Tables at the root; a table's columns with their XDM types, and its first rows on `preview=true`."""
+    query = {k.lower(): v for k, v in raw.items()}
+    object_type = query.get("objecttype", "root").lower()
+    try:
+        if object_type == "root":
+            return [item.wire() for item in source.tables()]
+        if object_type != "table":
+            raise InvalidRequest(
+                "1358",
+                f"Invalid objectType '{object_type[:40]}' for a database; use root or table.",
+                field="objectType",
+            )
+        table = query.get("object", "")
+        if not table:
+            raise InvalidRequest(
+                "1337", "The object to explore is required for objectType table.", field="object"
+            )
+        answer: dict[str, Any] = {
+            "format": "flat",
+            "schema": {"columns": [column.wire() for column in source.columns(table)]},
+        }
+        if query.get("preview", "").lower() == "true":
+            answer["data"] = source.preview(table, PREVIEW_ROWS)
+        return answer
     except ConnectorError as exc:
         raise ConnectorFailed(exc) from None
     finally:

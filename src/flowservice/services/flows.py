@@ -53,11 +53,18 @@ class FlowKind:
         fields["targetConnectionIds"] = body.targetConnectionIds
         fields["transformations"] = _transformations(body.transformations, spec)
         _check_mapping(work, fields["transformations"], targets)
+        extra: dict[str, Any] = {}
         if (spec.get("attributes") or {}).get("frequency") == "batch":
             new = schedule.parse(body.scheduleParams)
-            if previous is not None and previous.doc.get("scheduleParams"):
+            if previous is None:
+                extra = _cursor_columns(schedule.first_cursor(new))
+            elif previous.doc.get("scheduleParams") != body.scheduleParams:
                 old = schedule.parse(previous.doc["scheduleParams"])
                 schedule.check_update(old, new, work.now // 1000)
+                cursor = None
+                if previous.schedule_window_start is not None:
+                    cursor = schedule.Cursor(previous.schedule_window_start, previous.schedule_next_at)
+                extra = _cursor_columns(schedule.reschedule(new, cursor))
             fields["scheduleParams"] = body.scheduleParams
         elif body.scheduleParams is not None:
             fields["scheduleParams"] = body.scheduleParams
@@ -82,7 +89,7 @@ class FlowKind:
             "targetConnections": [{"id": t.id, "connectionSpec": t.doc["connectionSpec"]} for t in targets],
         }
         fields["runs"] = runs_link(work.resource_id)
-        return Prepared(fields, links=(body.sourceConnectionIds, body.targetConnectionIds))
+        return Prepared(fields, extra=extra, links=(body.sourceConnectionIds, body.targetConnectionIds))
 
     def editable(self, work: Work, row: Flow) -> dict[str, Any]:
         return dict(row.doc)
@@ -93,6 +100,10 @@ class FlowKind:
     def after_write(self, work: Work, row_id: str, prepared: Prepared) -> None:
         if prepared.links is not None:
             repos.set_flow_links(work.session, row_id, *prepared.links)
+
+
+def _cursor_columns(cursor: schedule.Cursor) -> dict[str, Any]:
+    return {"schedule_window_start": cursor.window_start, "schedule_next_at": cursor.next_fire}
 
 
 def _connections(

@@ -23,7 +23,7 @@ from flowservice.errors import InvalidRequest, NotFound, Transient
 from flowservice.services.context import Services
 from flowservice.store.repos import resources as repos
 from flowservice.store.repos import runs as run_repo
-from flowservice.store.tables import Run
+from flowservice.store.tables import Flow, Run
 
 SYSTEM_ACTOR = "flowservice"  # updatedBy / updatedClient of changes the service makes by itself
 
@@ -123,25 +123,58 @@ def create_run(
     params: dict[str, Any] | None = None,
     window: tuple[int, int] | None = None,
     retry_of: str | None = None,
-    run_key: str | None = None,
 ) -> dict[str, Any]:
-    """A new `scheduled` run of the flow over `window` (ms); it becomes the flow's newest run."""
+    """A new `scheduled` run of the flow over `window` (ms), now; it becomes the flow's newest run.
+    The run paths of users (on demand, re-trigger); the scheduler and retries use `insert_run`."""
     with services.db.transaction() as session:
         flow = repos.flows(session, tenant).get(flow_id, lock=True)
         if flow is None:
             raise NotFound("flows", flow_id)
-        doc = new_run_document(
-            tenant, flow.doc, client_id=client_id, now=services.clock.now_ms(), params=params
-        )
-        repos.runs(session, tenant).insert(
-            doc,
-            window_start=window[0] if window else None,
-            window_end=window[1] if window else None,
+        now = services.clock.now_ms()
+        doc = insert_run(
+            session,
+            tenant,
+            flow,
+            now=now,
+            client_id=client_id,
+            params=params,
+            window=window,
             retry_of=retry_of,
-            run_key=run_key,
         )
-        _sync_last_run(session, tenant, flow_id)
     services.run_created(doc["id"])
+    return doc
+
+
+def insert_run(
+    session: Session,
+    tenant: Tenant,
+    flow: Flow,
+    *,
+    now: int,
+    client_id: str = SYSTEM_ACTOR,
+    params: dict[str, Any] | None = None,
+    window: tuple[int, int] | None = None,
+    retry_of: str | None = None,
+    retry_number: int = 0,
+    ready_at: int = 0,
+    run_key: str | None = None,
+) -> dict[str, Any]:
+    """Insert a scheduled run in the caller's transaction (the flow row held); no wake-up is sent."""
+    doc = new_run_document(tenant, flow.doc, client_id=client_id, now=now, params=params)
+    if retry_of is not None:
+        doc["parentFlowRunId"] = retry_of  # Adobe's field for a run made from another run
+    repos.runs(session, tenant).insert(
+        doc,
+        window_start=window[0] if window else None,
+        window_end=window[1] if window else None,
+        retry_of=retry_of,
+        retry_number=retry_number,
+        ready_at=ready_at,
+        run_key=run_key,
+    )
+    details = {"id": doc["id"], "state": "scheduled"}  # a new run is always the flow's newest
+    if flow.doc.get("lastRunDetails") != details:
+        run_repo.set_last_run_details(session, flow, details)
     return doc
 
 

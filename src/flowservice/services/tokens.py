@@ -41,17 +41,26 @@ class TokenSigner:
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def verify(self, token: str) -> TokenClaims:
+    def verify(self, token: str, now_s: int) -> TokenClaims:
+        """Check expiry against the service clock that issued the token, not the wall clock,
+        so that one clock governs every time decision (and tests can move it)."""
         try:
             claims = jwt.decode(
                 token,
                 self._key,
                 algorithms=[ALGORITHM],  # never trust the header's alg (no "none", no key confusion)
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss"]},
+                options={"require": ["exp", "iat", "sub", "iss"], "verify_exp": False, "verify_iat": False},
             )
         except jwt.PyJWTError as exc:
             raise InvalidToken(str(exc)) from None
+        exp, iat = claims.get("exp"), claims.get("iat")
+        if not isinstance(exp, int) or not isinstance(iat, int):
+            raise InvalidToken("malformed exp/iat")
+        if now_s >= exp:
+            raise InvalidToken("expired")
+        if iat > now_s + 60:
+            raise InvalidToken("issued in the future")
         client_id, org_id = claims.get("client_id"), claims.get("org")
         if (
             claims.get("type") != "access_token"

@@ -120,10 +120,16 @@ class TargetConnection(NamedResource):
 
 class Flow(NamedResource):
     __tablename__ = "flows"
+    # the scheduler's cursor (domain/schedule.py): where the next window starts and when it closes
+    schedule_window_start: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    schedule_next_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
     @classmethod
     def extra_table_args(cls) -> tuple[Any, ...]:
-        return (Index(None, "ims_org_id", "sandbox_name", "state"),)
+        return (
+            Index(None, "ims_org_id", "sandbox_name", "state"),
+            Index(None, "state", "schedule_next_at"),  # what the scheduler polls: due flows of every tenant
+        )
 
 
 class FlowLink(Base):
@@ -167,6 +173,9 @@ class Run(TenantOwned):
     )  # fences stale workers: bumped per claim
     attempt: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     retry_of: Mapped[str | None] = mapped_column(ID, nullable=True)
+    retry_number: Mapped[int] = mapped_column(
+        Integer, default=0, server_default="0"
+    )  # automatic retries so far
     run_key: Mapped[str | None] = mapped_column(
         String(128), nullable=True
     )  # (flow, window) for scheduled runs

@@ -1,0 +1,1 @@
+"""The scheduler: a short loop around `services.scheduling.tick`."""
