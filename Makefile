@@ -40,6 +40,11 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 bench: $(VENV)/.installed-bench ## run the benchmarks (minutes; results go to BENCHMARKS.md by hand)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/runs_api.py --backend both
+	$(BIN)/python bench/ui_pages.py --backend both --reuse
+	$(BIN)/python bench/scheduler.py --backend both
+
+screenshots: $(VENV)/.installed-test ## re-take docs/screenshots/ from the browser test's real runs
+	FLOWSERVICE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/ui/test_browser.py
 
 lint: $(VENV)/.installed-test ## ruff + mypy
 	$(BIN)/ruff check $(CODE)
@@ -53,4 +58,4 @@ format: $(VENV)/.installed-test ## apply ruff's formatting and safe fixes
 clean: ## remove the venv and local data
 	rm -rf $(VENV) .flowservice .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test bench lint format clean
+.PHONY: help install run test bench screenshots lint format clean

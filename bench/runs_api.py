@@ -237,7 +237,11 @@ def measure(
     return results
 
 
-def bench(backend: str, runs: int, flows: int, requests: int, reuse: bool) -> list[str]:
+def prepare(
+    backend: str, runs: int, flows: int, reuse: bool
+) -> tuple[Settings, dict[str, Any], dict[str, str]]:
+    """The loaded database (loaded now unless `reuse` finds the last load), the credential and flow
+    ids of its org, and the environment of a `flowservice serve` on it (also bench/ui_pages.py's)."""
     print(f"[{backend}] preparing {runs:,} runs over {flows:,} flows", flush=True)
     DATA.mkdir(exist_ok=True)
     home = DATA / f"home-{backend}"
@@ -267,6 +271,11 @@ def bench(backend: str, runs: int, flows: int, requests: int, reuse: bool) -> li
         "FLOWSERVICE_SCHEDULER": "false",
         "FLOWSERVICE_WORKERS": "0",
     }
+    return settings, state, env
+
+
+def bench(backend: str, runs: int, flows: int, requests: int, reuse: bool) -> list[str]:
+    _settings, state, env = prepare(backend, runs, flows, reuse)
     with serve(DATA, env=env) as server:
         token = httpx.post(
             f"{server.url}/ims/token/v3",

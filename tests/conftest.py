@@ -24,6 +24,7 @@ from tests.live import LiveServer, serve
 from tests.services import PG_ADMIN_URL, unavailable
 
 BACKENDS = ("sqlite", "postgres")
+pytest_plugins = ["tests.engine_fixtures"]
 
 
 def create_pg_database() -> str:
@@ -89,6 +90,7 @@ def live_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         # the session's database holds every test's flows, with schedules long due: tests that want
         # scheduling run a scheduler of their own on a database of their own (tests/scheduler)
         "FLOWSERVICE_SCHEDULER": "false",
+        "FLOWSERVICE_WORKERS": "0",  # likewise: runs other tests create here are theirs to move
     }
     with serve(tmp_path_factory.mktemp("live"), env=env) as server:
         yield server

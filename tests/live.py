@@ -73,3 +73,26 @@ def serve(cwd: Path, *args: str, env: dict[str, str] | None = None) -> Iterator[
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def worker(env: dict[str, str], cwd: Path, concurrency: int = 1) -> Iterator[None]:
+    """A `flowservice worker` process for as long as the block runs: tests start one when they want
+    runs to move, so a run's earlier states are really seen before its later ones."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSERVICE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flowservice", "worker", "--concurrency", str(concurrency)],
+        env={**environment, **env},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -45,6 +45,8 @@ FORBIDDEN = {
         "flowservice.api",
     ),
     "flowservice.connectors": ("fastapi", "flowservice.api", "flowservice.services", "flowservice.store"),
+    # the pages use the services, as the API does, and never the API's own modules or the store
+    "flowservice.ui": ("flowservice.api", "flowservice.cli", "flowservice.store"),
     # the scheduler and the workers drive services; they never reach past them or into the API
     "flowservice.scheduler": (
         "fastapi",

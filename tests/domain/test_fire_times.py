@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from flowservice.domain import schedule
 from flowservice.domain.schedule import Cursor, Schedule
 
@@ -89,3 +91,18 @@ def test_rescheduling_keeps_the_window_start() -> None:
     every_6h = Schedule(START, "hour", 6, True)
     moved = schedule.reschedule(every_6h, firing.after)
     assert moved == Cursor(START * 1000, START * 1000 + 6 * 60 * MIN)
+
+
+@pytest.mark.parametrize(
+    ("params", "words"),
+    [
+        ({"startTime": "1", "frequency": "minute", "interval": "15"}, "every 15 minutes"),
+        ({"startTime": 1, "frequency": "hour", "interval": 1}, "every hour"),
+        ({"startTime": "1", "frequency": "week", "interval": "2"}, "every 2 weeks"),
+        ({"startTime": "1", "frequency": "once"}, "once"),
+        ({"frequency": "fortnight"}, "not scheduled"),
+        (None, "not scheduled"),
+    ],
+)
+def test_schedules_in_words(params: object, words: str) -> None:
+    assert schedule.describe(params) == words

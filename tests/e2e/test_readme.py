@@ -86,6 +86,15 @@ def test_first_start_creates_dev_org_and_the_walkthrough_runs(tmp_path: Path) ->
         assert records["failedRecordCount"] > 0  # a few are broken on purpose
         assert records["inputRecordCount"] == records["outputRecordCount"] + records["failedRecordCount"]
 
+        # the one-click link to the pages signs in as the development credential
+        link = re.search(r"Monitoring pages: (\S+)", server.output())
+        assert link and link.group(1).startswith(f"{server.url}/ui/signin/link?ticket=")
+        with httpx.Client() as browser:
+            signed = browser.get(link.group(1))
+            assert signed.status_code == 303 and signed.headers["location"] == "/ui/flows"
+            flows = browser.get(f"{server.url}/ui/flows")
+            assert flows.status_code == 200 and "Demo: customers from the landing zone" in flows.text
+
     with serve(tmp_path, "--dev") as again:
         assert credentials["client_secret"] not in again.output()  # reused, not printed again
         assert "development credentials" in again.output()

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import APIRouter, FastAPI
 
-from flowservice import __version__
+from flowservice import __version__, ui
 from flowservice.api import errors
 from flowservice.api.auth import Gateway
 from flowservice.api.flowservice import (
@@ -19,10 +19,10 @@ from flowservice.api.flowservice import (
     specs,
     target_connections,
 )
-from flowservice.api.paging import ContinuationTokens
 from flowservice.api.platform import catalog, dataprep, export, ims, schemas
 from flowservice.scheduler.loop import Scheduler
 from flowservice.services.context import Services
+from flowservice.services.paging import ContinuationTokens
 from flowservice.workers.queue import RunQueue
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -84,5 +84,6 @@ def create_app(
     app.include_router(health)
     for router in ROUTERS:
         app.include_router(router)
+    ui.mount(app)
     app.add_middleware(Gateway, services=services)
     return app

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from flowservice.api.auth import caller
-from flowservice.api.paging import ContinuationTokens
 from flowservice.domain.tenancy import Caller
 from flowservice.services.context import Services
+from flowservice.services.paging import ContinuationTokens
 
 
 def get_services(request: Request) -> Services:

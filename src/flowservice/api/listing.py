@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 
-from flowservice.api.paging import ContinuationTokens, Position, next_link
 from flowservice.domain.query import ListQuery, parse_list_query
 from flowservice.domain.tenancy import Tenant
 from flowservice.errors import InvalidRequest
+from flowservice.services.paging import ContinuationTokens, Position
 
 
 def _list_params(
@@ -89,3 +89,8 @@ def envelope(
         position = Position(list(query.raw_properties), list(query.raw_orderby), query.limit, following)
         token = tokens.issue(tenant, collection, position)
     return {"items": items, "_links": next_link(collection, token)}
+
+
+def next_link(collection: str, token: str | None) -> dict[str, Any]:
+    """`_links` as aepp parses it: `href.split("=")[1]` must be the token."""
+    return {"next": {"href": f"/{collection}?continuationToken={token}"}} if token else {}

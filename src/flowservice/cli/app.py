@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
 from rich.panel import Panel
 
-from flowservice.errors import FlowServiceError
-from flowservice.scheduler.loop import Scheduler
-from flowservice.services import identity
-from flowservice.services.context import Services
-from flowservice.services.devsetup import ensure_dev_credentials
-from flowservice.services.identity import NewCredential
-from flowservice.settings import Settings
-from flowservice.store import migrate
-from flowservice.store.db import printable_url
+from flowservice.cli import remote
+
+# The server's modules are imported by the commands that use them, not here: `flowservice runs …`
+# talks HTTP only, and should not pay half a second loading SQLAlchemy, Alembic and the services.
+if TYPE_CHECKING:
+    from flowservice.services.context import Services
+    from flowservice.services.identity import NewCredential
 
 app = typer.Typer(help="flowservice: a self-hosted Flow Service API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -35,7 +35,17 @@ errors = Console(stderr=True)
 
 
 def _services() -> Services:
+    from flowservice.services.context import Services
+    from flowservice.settings import Settings
+
     return Services.from_settings(Settings.load())
+
+
+def ensure_dev_credentials(services: Services) -> tuple[NewCredential, bool]:
+    """`_print_dev_banner`'s helper, loaded on first use like the other server modules."""
+    from flowservice.services.devsetup import ensure_dev_credentials as ensure
+
+    return ensure(services)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -46,6 +56,10 @@ def _fail(message: str) -> typer.Exit:
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="target revision")) -> None:
     """Create or migrate the database schema."""
+    from flowservice.settings import Settings
+    from flowservice.store import migrate
+    from flowservice.store.db import printable_url
+
     settings = Settings.load()
     migrate.upgrade(settings.database_url, revision)
     console.print(f"database at revision {revision}: {printable_url(settings.database_url)}")
@@ -58,6 +72,9 @@ def credentials_create(
     as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
 ) -> None:
     """Create client credentials; the secret is shown once and stored only as a hash."""
+    from flowservice.errors import FlowServiceError
+    from flowservice.services import identity
+
     services = _services()
     try:
         created = identity.create_credentials(services.db, org, name=name)
@@ -82,6 +99,8 @@ def credentials_create(
 @credentials_app.command("revoke")
 def credentials_revoke(client_id: str = typer.Argument(..., help="the client id to revoke")) -> None:
     """Revoke credentials; their tokens stop working on the next request."""
+    from flowservice.services import identity
+
     services = _services()
     try:
         if not identity.revoke_credentials(services.db, client_id):
@@ -97,6 +116,9 @@ def sandboxes_create(
     org: str = typer.Option(..., "--org", help="IMS org id"),
 ) -> None:
     """Add a sandbox to an org (every org has `prod`)."""
+    from flowservice.errors import FlowServiceError
+    from flowservice.services import identity
+
     services = _services()
     try:
         sandbox = identity.create_sandbox(services.db, org, name)
@@ -110,6 +132,8 @@ def sandboxes_create(
 @sandboxes_app.command("list")
 def sandboxes_list(org: str = typer.Option(..., "--org", help="IMS org id")) -> None:
     """List an org's sandboxes."""
+    from flowservice.services import identity
+
     services = _services()
     try:
         for sandbox in identity.list_sandboxes(services.db, org):
@@ -132,6 +156,10 @@ def serve(
     import uvicorn
 
     from flowservice.api.app import create_app
+    from flowservice.scheduler.loop import Scheduler
+    from flowservice.services.context import Services
+    from flowservice.settings import Settings
+    from flowservice.store import migrate
     from flowservice.workers.inprocess import InProcessQueue
 
     settings = Settings.load()
@@ -162,6 +190,11 @@ def scheduler_command() -> None:
     import signal
     import threading
 
+    from flowservice.scheduler.loop import Scheduler
+    from flowservice.services.context import Services
+    from flowservice.settings import Settings
+    from flowservice.store.db import printable_url
+
     settings = Settings.load()
     services = Services.from_settings(settings)
     scheduler = Scheduler(services)
@@ -183,6 +216,9 @@ def worker(
     import signal
     import threading
 
+    from flowservice.services.context import Services
+    from flowservice.settings import Settings
+    from flowservice.store.db import printable_url
     from flowservice.workers.inprocess import InProcessQueue
 
     settings = Settings.load()
@@ -210,6 +246,9 @@ def landing_zone_upload(
     """Put a file into an org's Data Landing Zone, atomically."""
     from flowservice.connectors.base import ConnectorError
     from flowservice.connectors.landing_zone import upload
+    from flowservice.services import identity
+    from flowservice.services.context import Services
+    from flowservice.settings import Settings
 
     settings = Settings.load()
     services = Services.from_settings(settings)
@@ -224,10 +263,21 @@ def landing_zone_upload(
     console.print(f"uploaded {file.name} to the landing zone of {org}/{sandbox}: {placed}")
 
 
+def _print_signin_link(services: Services, credential: NewCredential, base: str) -> None:
+    """A one-click sign-in to the pages, valid for a day: a signed ticket for the dev credential."""
+    from flowservice.services.tokens import SIGN_IN
+
+    now_s = services.clock.now_ms() // 1000
+    ticket = services.tokens.issue(credential.client_id, credential.org_id, now_s, 86_400, kind=SIGN_IN)
+    # plain print: the link must survive copy and paste from any terminal width
+    print(f"Monitoring pages: {base}/ui/signin/link?ticket={ticket}", flush=True)
+
+
 def _print_dev_banner(services: Services, host: str, port: int) -> NewCredential:
     credential, created = ensure_dev_credentials(services)
     base = f"http://{host}:{port}"
     path = services.settings.home / "dev-credentials.json"
+    _print_signin_link(services, credential, base)
     if not created:
         console.print(f"development credentials: {path} (org {credential.org_id})")
         return credential
@@ -249,5 +299,15 @@ def _print_dev_banner(services: Services, host: str, port: int) -> NewCredential
     return credential
 
 
+# monitoring over HTTP (cli/remote.py): no database access, any server the user can reach
+app.command("login")(remote.login)
+app.add_typer(remote.flows_app, name="flows")
+app.add_typer(remote.runs_app, name="runs")
+
+
 def main() -> None:
-    app()
+    try:
+        app()
+    except BrokenPipeError:  # `flowservice runs list --json | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        sys.exit(0)

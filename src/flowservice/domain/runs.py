@@ -252,3 +252,24 @@ def _balanced(total: int | None, good: int | None, bad: int | None) -> bool:
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class RunBrief:
+    """A run as lists and charts show it: its typed columns, without the document."""
+
+    id: str
+    flow_id: str
+    status: str
+    created_at: int
+    started_at: int | None
+    completed_at: int | None
+    input_records: int | None
+    output_records: int | None
+    failed_records: int | None
+    input_files: int | None
+    input_bytes: int | None
+    output_bytes: int | None
+    retry_of: str | None
+    window_start: int | None
+    window_end: int | None

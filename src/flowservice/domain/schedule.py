@@ -222,3 +222,24 @@ def fire_times(schedule: Schedule, until_ms: int) -> list[int]:
         assert firing is not None
         cursor = firing.after
     return times
+
+
+_UNITS = {
+    "minute": ("minute", "minutes"),
+    "hour": ("hour", "hours"),
+    "day": ("day", "days"),
+    "week": ("week", "weeks"),
+}
+
+
+def describe(params: Any) -> str:
+    """A schedule in words for people ("every 15 minutes", "once"); never raises on a stored value."""
+    try:
+        parsed = parse(params)
+    except InvalidRequest:
+        return "not scheduled"
+    if parsed.frequency == "once":
+        return "once"
+    one, many = _UNITS[parsed.frequency]
+    interval = parsed.interval or 1
+    return f"every {one}" if interval == 1 else f"every {interval} {many}"

@@ -11,6 +11,8 @@ from flowservice.services.crypto import derive_key
 
 ISSUER = "flowservice"
 ALGORITHM = "HS256"
+ACCESS = "access_token"
+SIGN_IN = "ui_signin"
 
 
 class InvalidToken(Exception):
@@ -28,20 +30,22 @@ class TokenSigner:
     def __init__(self, secret: bytes) -> None:
         self._key = derive_key(secret, "flowservice/access-tokens")
 
-    def issue(self, client_id: str, org_id: str, now_s: int, ttl_s: int) -> str:
+    def issue(self, client_id: str, org_id: str, now_s: int, ttl_s: int, *, kind: str = ACCESS) -> str:
+        """A token of `kind`: ACCESS for the API's Bearer tokens, SIGN_IN for the one-click link
+        `serve --dev` prints (a link is not an access token, and an access token opens no UI)."""
         claims = {
             "iss": ISSUER,
             "sub": client_id,
             "client_id": client_id,
             "org": org_id,
-            "type": "access_token",
+            "type": kind,
             "iat": now_s,
             "exp": now_s + ttl_s,
             "jti": secrets.token_hex(8),
         }
         return jwt.encode(claims, self._key, algorithm=ALGORITHM)
 
-    def verify(self, token: str, now_s: int) -> TokenClaims:
+    def verify(self, token: str, now_s: int, *, kind: str = ACCESS) -> TokenClaims:
         """Check expiry against the service clock that issued the token, not the wall clock,
         so that one clock governs every time decision (and tests can move it)."""
         try:
@@ -62,10 +66,6 @@ class TokenSigner:
         if iat > now_s + 60:
             raise InvalidToken("issued in the future")
         client_id, org_id = claims.get("client_id"), claims.get("org")
-        if (
-            claims.get("type") != "access_token"
-            or not isinstance(client_id, str)
-            or not isinstance(org_id, str)
-        ):
-            raise InvalidToken("not an access token")
+        if claims.get("type") != kind or not isinstance(client_id, str) or not isinstance(org_id, str):
+            raise InvalidToken(f"not a {kind} token")
         return TokenClaims(client_id, org_id, int(claims["exp"]))

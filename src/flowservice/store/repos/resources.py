@@ -6,6 +6,7 @@ starts from `scoped()`: a route that forgets a filter still cannot reach another
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -153,13 +154,26 @@ class Resources(Generic[R]):
         filters: Sequence[Filter] = (),
         order: Sequence[Sort] = (),
         after: Sequence[Any] | None = None,
+        name_contains: str | None = None,
     ) -> tuple[list[R], list[Any] | None]:
         """One page in the requested order, and the sort key to continue after (None on the last page).
 
         Keyset pagination: the next page starts strictly after the last row's sort key, so page 1000
         costs what page 1 does and rows inserted meanwhile neither repeat nor vanish.
+        `name_contains` is the UI's text search (case-insensitive), for named resources only.
         """
-        rows, following = self._page(self.model, limit, filters, order, after)
+        extra: list[ColumnElement[bool]] = []
+        if name_contains:
+            if not issubclass(self.model, NamedResource):
+                raise ValueError(f"{self.model.__name__} has no name to search")
+            pattern = (
+                "%"
+                + name_contains.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                + "%"
+            )
+            named = typing.cast(type[NamedResource], self.model)
+            extra.append(func.lower(named.name).like(pattern, escape="\\"))
+        rows, following = self._page(self.model, limit, filters, order, after, extra)
         return list(rows), following
 
     def page_json(
@@ -172,7 +186,7 @@ class Resources(Generic[R]):
     ) -> tuple[list[str], list[Any] | None]:
         """`page()`, but each document as the JSON text the database holds: a list endpoint can splice
         the texts into its answer instead of decoding and re-encoding every document."""
-        return self._page(cast(self.model.doc, Text), limit, filters, order, after)
+        return self._page(cast(self.model.doc, Text), limit, filters, order, after, [])
 
     def _page(
         self,
@@ -181,9 +195,10 @@ class Resources(Generic[R]):
         filters: Sequence[Filter],
         order: Sequence[Sort],
         after: Sequence[Any] | None,
+        extra: Sequence[ColumnElement[bool]],
     ) -> tuple[list[Any], list[Any] | None]:
         keys = order_keys(self.model, order)
-        query = select(selected, *[k.expression for k in keys]).where(*self._in_tenant())
+        query = select(selected, *[k.expression for k in keys]).where(*self._in_tenant(), *extra)
         query = query.where(*compile_filters(self.model, filters, self._dialect()))
         if after is not None:
             if len(after) != len(keys):

@@ -1,4 +1,4 @@
-"""Continuation tokens and `_links`, in the form real clients parse.
+"""Continuation tokens, in the form real clients parse (shared by the API and the UI's lists).
 
 aepp rebuilds the next URL as `href.split("=")[1]`, so the href is exactly
 `/{collection}?continuationToken=TOKEN` and TOKEN holds no `=` or `&` (base64url without padding,
@@ -71,10 +71,6 @@ class ContinuationTokens:
 
     def _mac(self, raw: bytes) -> bytes:
         return hmac.new(self._key, raw, hashlib.sha256).digest()[:16]
-
-
-def next_link(collection: str, token: str | None) -> dict[str, Any]:
-    return {"next": {"href": f"/{collection}?continuationToken={token}"}} if token else {}
 
 
 def _b64(data: bytes) -> str:

@@ -1,4 +1,5 @@
-"""An app with run workers, on databases of its own.
+"""Fixtures for tests that run dataflows: an app with run workers on databases of its own, and an
+S3-compatible server. Registered for the whole suite in tests/conftest.py (`pytest_plugins`).
 
 Workers claim runnable runs of every tenant, so they must not share a database with the tests
 that drive runs by hand: this session has its own SQLite file and PostgreSQL database per backend.
