@@ -170,7 +170,9 @@ def run_duckdb(csv_path: Path, out: Path) -> int:
     started = time.perf_counter()
     duckdb.sql(f"COPY (SELECT * FROM read_csv('{csv_path}')) TO '{target}' (FORMAT parquet)")
     TIMINGS["seconds"] = time.perf_counter() - started
-    return int(duckdb.sql(f"SELECT count(*) FROM '{target}'").fetchall()[0][0])
+    counted = duckdb.sql(f"SELECT count(*) FROM '{target}'")
+    assert counted is not None
+    return int(counted.fetchall()[0][0])
 
 
 def run_polars(csv_path: Path, out: Path) -> int:

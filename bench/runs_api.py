@@ -158,9 +158,9 @@ def load(services: Services, runs: int, flows: int) -> tuple[identity.NewCredent
         run_service.import_runs(services, tenant, docs, sync_flows=False)
         done = offset + len(docs)
         print(f"  {done:>9,} runs ({done / (time.perf_counter() - started):,.0f}/s)", end="\r", flush=True)
-    run_service.sync_last_runs(services, tenant, [f["id"] for f in flow_docs])
+    run_service.sync_last_runs(services, tenant, [str(f["id"]) for f in flow_docs])
     print(f"\n  {runs:,} runs through the bulk path in {time.perf_counter() - started:.1f}s", flush=True)
-    return credential, [f["id"] for f in flow_docs]
+    return credential, [str(f["id"]) for f in flow_docs]
 
 
 def analyze(url: str) -> None:

@@ -38,6 +38,24 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(
         default=60.0, ge=0, description="first pause before a transient retry"
     )
+    alert_retry_seconds: float = Field(
+        default=30.0, ge=0, description="first pause before a failed webhook delivery is tried again"
+    )
+    alert_max_attempts: int = Field(
+        default=8, ge=1, description="webhook attempts before a delivery is given up"
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="a webhook must answer within this"
+    )
+    retention_run_days: int = Field(
+        default=90, ge=1, description="finished runs and settled alert deliveries are purged after this"
+    )
+    retention_diagnostics_days: int = Field(
+        default=30, ge=1, description="batches' failed-record diagnostics are purged after this"
+    )
+    retention_interval_seconds: float = Field(
+        default=3600.0, gt=0, description="how often the retention purge runs"
+    )
     test_connectors: bool = Field(default=False, description="offer the dummy connector (for tests)")
     hang_at: str = Field(default="", description="test fault injection: an engine checkpoint to stop at")
 

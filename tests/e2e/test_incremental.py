@@ -28,19 +28,15 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from flowservice import catalog
-from flowservice.api.app import create_app
 from flowservice.scheduler.loop import Scheduler
 from flowservice.services.context import Services
-from flowservice.settings import Settings
-from flowservice.store import migrate
 from flowservice.store.tables import Run
-from flowservice.workers.inprocess import InProcessQueue
 from tests import factories
 from tests.clock import FakeClock
-from tests.conftest import create_pg_database, drop_pg_database
 from tests.e2e.test_ingestion import HEADER, dataset_rows
 from tests.factories import BASE, Tenant
 from tests.services import PG_ADMIN_URL, unavailable
+from tests.worlds import own_app
 
 MIN = 60_000
 PERIOD = 15 * MIN
@@ -70,30 +66,10 @@ class World:
 
 @pytest.fixture
 def world(database_url: str, tmp_path: Path) -> Iterator[World]:
-    url = (
-        f"sqlite:///{tmp_path / 'incremental.db'}"
-        if database_url.startswith("sqlite")
-        else create_pg_database()
-    )
-    settings = Settings.load(
-        home=tmp_path,
-        database_url=url,
-        public_url="http://testserver",
-        poll_seconds=0.1,
-        retry_backoff_seconds=BACKOFF_S,
-    )
-    migrate.upgrade(settings.database_url)
-    now_s = time.time_ns() // 1_000_000_000
-    clock = FakeClock(now_s * 1000)
-    services = Services.from_settings(settings, clock=clock)
-    try:
-        with TestClient(create_app(services, queue=InProcessQueue(services, workers=2))) as client:
-            tenant = factories.new_tenant(services, client)
-            yield World(services, client, clock, Scheduler(services), tenant, now_s + 1)
-    finally:
-        services.close()
-        if not url.startswith("sqlite"):
-            drop_pg_database(url)
+    with own_app(database_url, tmp_path, retry_backoff_seconds=BACKOFF_S) as own:
+        tenant = factories.new_tenant(own.services, own.client)
+        start = own.clock.now_ms() // 1000 + 1
+        yield World(own.services, own.client, own.clock, Scheduler(own.services), tenant, start)
 
 
 def ids_ingested(world: World, run: dict[str, Any]) -> list[int]:

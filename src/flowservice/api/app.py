@@ -19,10 +19,11 @@ from flowservice.api.flowservice import (
     specs,
     target_connections,
 )
-from flowservice.api.platform import catalog, dataprep, export, ims, schemas
+from flowservice.api.platform import alerts, catalog, dataprep, export, ims, schemas
 from flowservice.scheduler.loop import Scheduler
 from flowservice.services.context import Services
 from flowservice.services.paging import ContinuationTokens
+from flowservice.workers.notifier import Notifier
 from flowservice.workers.queue import RunQueue
 
 ROUTERS: tuple[APIRouter, ...] = (
@@ -38,6 +39,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     catalog.router,
     dataprep.router,
     export.router,
+    alerts.router,
 )
 
 health = APIRouter(tags=["Operations"])
@@ -54,6 +56,7 @@ def create_app(
     own_services: bool = False,
     queue: RunQueue | None = None,
     scheduler: Scheduler | None = None,
+    notifier: Notifier | None = None,
 ) -> FastAPI:
     """Build the app; it starts and stops `queue` (the workers) with itself, and with `own_services`
     closes the services when it shuts down."""
@@ -64,7 +67,11 @@ def create_app(
             queue.start()
         if scheduler is not None:
             scheduler.start()
+        if notifier is not None:
+            notifier.start()
         yield
+        if notifier is not None:
+            notifier.stop()
         if scheduler is not None:
             scheduler.stop()
         if queue is not None:

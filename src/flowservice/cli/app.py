@@ -161,6 +161,7 @@ def serve(
     from flowservice.settings import Settings
     from flowservice.store import migrate
     from flowservice.workers.inprocess import InProcessQueue
+    from flowservice.workers.notifier import Notifier
 
     settings = Settings.load()
     if "public_url" not in settings.model_fields_set:  # links in answers point at where we really listen
@@ -170,7 +171,9 @@ def serve(
     services = Services.from_settings(settings)
     count = settings.workers if workers is None else workers
     queue = InProcessQueue(services, count) if count > 0 else None
+    # the scheduler process also notifies: both are the background work one such process does
     scheduler = Scheduler(services) if settings.scheduler else None
+    notifier = Notifier(services) if settings.scheduler else None
     if dev:
         credential = _print_dev_banner(services, host, port)
         if demo:
@@ -180,7 +183,7 @@ def serve(
                 console.print(
                     "a sample dataflow runs in a moment: see GET /runs, and its files in the landing zone"
                 )
-    asgi = create_app(services, own_services=True, queue=queue, scheduler=scheduler)
+    asgi = create_app(services, own_services=True, queue=queue, scheduler=scheduler, notifier=notifier)
     uvicorn.run(asgi, host=host, port=port, log_level="info")
 
 
@@ -194,16 +197,20 @@ def scheduler_command() -> None:
     from flowservice.services.context import Services
     from flowservice.settings import Settings
     from flowservice.store.db import printable_url
+    from flowservice.workers.notifier import Notifier
 
     settings = Settings.load()
     services = Services.from_settings(settings)
     scheduler = Scheduler(services)
+    notifier = Notifier(services)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     scheduler.start()
-    console.print(f"scheduler on {printable_url(settings.database_url)}")
+    notifier.start()
+    console.print(f"scheduler and notifier on {printable_url(settings.database_url)}")
     stop.wait()
+    notifier.stop()
     scheduler.stop()
     services.close()
 

@@ -6,21 +6,31 @@ Layout (DESIGN.md §5), under the lake root:
     {org}/{sandbox}/datasets/{dataset}/batches/{batch}/  a committed batch: part-*.parquet,
         input_files, row_errors/part-*.json, row_error_samples.json
     {org}/{sandbox}/datasets/{dataset}/batches/.staging/{batch}.{attempt}/   a batch being written
+    .retention-diagnostics                               retention's mark: diagnostics purged before
 
 A batch is written under its staging name and made visible by one rename, done while the run's
 database row is locked and the batch's catalog row is inserted (services/execution.py): readers
 see whole batches or none, and a crashed attempt leaves only staging folders behind.
+
+Retention (services/retention.py) deletes only diagnostics and run staging, through the guarded
+`remove_diagnostics` and `remove_run_staging`; nothing else here deletes a committed file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
+import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 STAGING = ".staging"
+DIAGNOSTICS = ("row_errors", "row_error_samples.json")  # all that remove_diagnostics may delete
+RETENTION_MARK = ".retention-diagnostics"  # at the root, beside the orgs (whose ids never start with ".")
 
 
 class LakePathError(Exception):
@@ -102,6 +112,75 @@ class LocalLake:
     def is_folder(self, place: BatchPlace, relative: str) -> bool:
         return self._inside(self.batch_dir(place), relative).is_dir()
 
+    def remove_diagnostics(self, place: BatchPlace) -> int | None:
+        """Delete a committed batch's failed-record diagnostics: the bytes freed, None if it had none.
+
+        It runs beside readers of the batch's data, so it is guarded to delete nothing but the two
+        diagnostics names directly in the batch folder (links among them unlinked, never followed):
+        a wrong id or a bug upstream cannot reach the parts, `input_files` or another batch.
+        """
+        folder = self._plain(
+            self.batch_dir(place), place.org, place.sandbox, place.dataset_id, place.batch_id
+        )
+        if not _is_real_dir(folder):
+            return None
+        found, freed = False, 0
+        for name in DIAGNOSTICS:
+            there, size = _remove(folder / name)
+            found, freed = found or there, freed + size
+        return freed if found else None
+
+    def stale_runs(self, org: str, sandbox: str, before_ms: int) -> list[str]:
+        """Ids of the tenant's run folders last changed before `before_ms` (epoch ms).
+
+        A run folder changes when its staging folder is made or discarded, so its age is the time
+        since its run last began copying or ended; whether the run is over is the caller's question.
+        """
+        runs = self._plain(self.root / org / sandbox / "runs", org, sandbox)
+        try:
+            entries = list(os.scandir(runs))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(
+            entry.name
+            for entry in entries
+            if _plain_name(entry.name)
+            and entry.is_dir(follow_symlinks=False)
+            and entry.stat(follow_symlinks=False).st_mtime_ns // 1_000_000 < before_ms
+        )
+
+    def remove_run_staging(self, org: str, sandbox: str, run_id: str) -> int | None:
+        """Delete a run's staging folder, then its run folder if that is empty: the bytes freed, None
+        if nothing was staged. Only for runs that are over: a running copy would lose its files."""
+        staging = self._plain(self.run_staging(org, sandbox, run_id), org, sandbox, run_id)
+        found, freed = _remove(staging)
+        try:
+            staging.parent.rmdir()  # normal runs discard their staging and leave this folder, empty
+        except OSError as exc:
+            if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
+                raise
+        return freed if found else None
+
+    def diagnostics_purged_before(self) -> int:
+        """Retention's mark (epoch ms): diagnostics of batches created before it are gone already, so a
+        purge looks only at the batches that aged past its limit since, not at the whole history."""
+        try:
+            return int((self.root / RETENTION_MARK).read_text().strip() or 0)
+        except (FileNotFoundError, ValueError):
+            return 0
+
+    def set_diagnostics_purged_before(self, ms: int) -> None:
+        path = self.root / RETENTION_MARK
+        tmp = path.with_name(f"{RETENTION_MARK}.{uuid.uuid4().hex}")  # one per writer, threads included
+        tmp.write_text(f"{ms}\n")
+        os.replace(tmp, path)  # readers see the old mark or the new one, never half of one
+
+    def _plain(self, path: Path, *names: str) -> Path:
+        """`path`, made of `names` that are each one ordinary folder name, inside the lake's root."""
+        if not all(_plain_name(n) for n in names) or not path.resolve().is_relative_to(self.root.resolve()):
+            raise LakePathError(f"'{'/'.join(names)[:200]}' is not a place in the lake")
+        return path
+
     def _batches(self, place: BatchPlace) -> Path:
         return self.root / place.org / place.sandbox / "datasets" / place.dataset_id / "batches"
 
@@ -114,6 +193,52 @@ class LocalLake:
         if not candidate.resolve().is_relative_to(base.resolve()):
             raise LakePathError(f"'{relative[:200]}' is not a path inside the batch")
         return candidate
+
+
+def _plain_name(name: str) -> bool:
+    """One path component that is not hidden (`.staging`, the mark), `..`, or a separator in disguise."""
+    return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\x00")
+
+
+def _is_real_dir(path: Path) -> bool:
+    try:
+        return stat.S_ISDIR(path.lstat().st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _remove(path: Path) -> tuple[bool, int]:
+    """Delete a file, a link or a folder with all it holds, following no link: whether it was there, and
+    the bytes of the files this call deleted (a purge running beside this one may delete some first)."""
+    try:
+        if not stat.S_ISDIR(path.lstat().st_mode):
+            return True, _unlink(path)
+    except FileNotFoundError:
+        return False, 0
+    freed = 0
+    for parent, folders, files in os.walk(path, topdown=False):  # a folder's content before the folder
+        for name in files + folders:  # a link to a folder is listed among the folders, never walked into
+            entry = Path(parent, name)
+            try:
+                if stat.S_ISDIR(entry.lstat().st_mode):
+                    entry.rmdir()
+                else:
+                    freed += _unlink(entry)
+            except FileNotFoundError:
+                pass
+    with suppress(FileNotFoundError):
+        path.rmdir()
+    return True, freed
+
+
+def _unlink(path: Path) -> int:
+    """Delete one file or link; its bytes (a link frees none), 0 if someone deleted it first."""
+    try:
+        info = path.lstat()
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return info.st_size if stat.S_ISREG(info.st_mode) else 0
 
 
 def _fsync_dir(path: Path) -> None:

@@ -3,6 +3,10 @@
 It ticks, then sleeps until the earliest next slot (at most `poll_seconds`, so flows created or
 enabled elsewhere are seen soon). Ticking is idempotent and keyed, so any number of schedulers may
 run: they share the due flows and never create a run twice.
+
+The same process runs the retention purge, on a thread of its own so that a long first purge (a
+history reaching past the limit) never delays a slot; purges are idempotent and share work by
+SKIP LOCKED, so several schedulers purging at once is harmless.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from flowservice.services import scheduling
+from flowservice.services import retention, scheduling
 from flowservice.services.context import Services
 
 log = logging.getLogger("flowservice.scheduler")
@@ -21,6 +25,7 @@ class Scheduler:
         self.services = services
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._purger: threading.Thread | None = None
 
     def tick(self) -> list[scheduling.Created]:
         """Create every run that is due now, in batches.
@@ -62,11 +67,28 @@ class Scheduler:
     def start(self) -> None:
         self._thread = threading.Thread(target=self.run, name="scheduler", daemon=True)
         self._thread.start()
+        self._purger = threading.Thread(target=self.purge_forever, name="retention", daemon=True)
+        self._purger.start()
 
     def stop(self, timeout: float = 10) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
+        for thread in (self._thread, self._purger):
+            if thread is not None:
+                thread.join(timeout=timeout)
+
+    def purge_forever(self) -> None:
+        """Purge now, then every `retention_interval_seconds` (of the service clock)."""
+        last: int | None = None
+        poll = self.services.settings.poll_seconds
+        while not self._stop.is_set():
+            now = self.services.clock.now_ms()
+            if retention.due(last, now, self.services.settings):
+                last = now
+                try:
+                    retention.purge(self.services, now)
+                except Exception:  # an outage skips one purge, not all the ones after it
+                    log.exception("retention purge failed")
+            self._stop.wait(poll)
 
     def run(self) -> None:
         poll = self.services.settings.poll_seconds

@@ -153,9 +153,16 @@ def _execute(services: Services, claim: Claim) -> None:
         copy.errors = [RunError(*model.COPY_FAILED)]
         copy.details = [RunError(model.COPY_FAILED[0], str(exc)[:1000])]
         runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
-        if isinstance(exc, Transient):
-            _schedule_retry(services, claim, context)
-        runs.finish_run(services, tenant, claim.run_id, "failed", [RunError(*model.COPY_FAILED)], fence=claim)
+        retrying = isinstance(exc, Transient) and _schedule_retry(services, claim, context)
+        runs.finish_run(
+            services,
+            tenant,
+            claim.run_id,
+            "failed",
+            [RunError(*model.COPY_FAILED)],
+            fence=claim,
+            retrying=retrying,
+        )
         return
     copied = sum(f.size for f in staged)
     copy.status = "success"
@@ -292,14 +299,14 @@ def _copy(
         source.close()
 
 
-def _schedule_retry(services: Services, claim: Claim, context: Context) -> None:
+def _schedule_retry(services: Services, claim: Claim, context: Context) -> bool:
     """A Transient failure gets a new run over the same window, after a growing pause, up to the
     flow's limit (`options.maxRetries`, default 3); it links back with `parentFlowRunId`."""
     with services.db.transaction() as session:
         run = repos.runs(session, claim.tenant).get(claim.run_id, lock=True)
         flow = repos.flows(session, claim.tenant).get(claim.flow_id, lock=True)
         if run is None or flow is None or run.retry_number >= context.max_retries:
-            return
+            return False
         runs.check_fence(run, claim)
         now = services.clock.now_ms()
         delay = int(services.settings.retry_backoff_seconds * 1000) * 2**run.retry_number
@@ -319,6 +326,7 @@ def _schedule_retry(services: Services, claim: Claim, context: Context) -> None:
         created = schedule_repo.unless_exists(session, insert)
     if created is not None:
         log.info("run %s failed transiently: retry %s in %s ms", claim.run_id, created["id"], delay)
+    return True  # made now, or by an earlier attempt of this run (the key refused a second one)
 
 
 def _max_retries(options: dict[str, Any]) -> int:

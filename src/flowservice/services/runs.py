@@ -20,6 +20,7 @@ from flowservice.domain import runs as model
 from flowservice.domain.runs import Activity, RunError
 from flowservice.domain.tenancy import Tenant
 from flowservice.errors import InvalidRequest, NotFound, Transient
+from flowservice.services import rollups, run_hooks
 from flowservice.services.context import Services
 from flowservice.store.repos import resources as repos
 from flowservice.store.repos import runs as run_repo
@@ -189,6 +190,7 @@ def claim_next(services: Services, owner: str, *, lease_ms: int) -> Claim | None
         for row in run_repo.claimable(session, now, limit=8):
             tenant = Tenant(row.ims_org_id, row.sandbox_name, str(row.doc.get("sandboxId", "")))
             state = RunState.of(row.doc)
+            before = state.status  # the row object is refreshed by the write below
             if state.status == "scheduled":
                 _move(state, "inProgress")
                 state.started_at = state.started_at or now
@@ -211,6 +213,7 @@ def claim_next(services: Services, owner: str, *, lease_ms: int) -> Claim | None
             if not won:
                 continue
             _sync_last_run(session, tenant, row.flow_id)
+            run_hooks.on_change(session, tenant, before, doc, now)
             window = (
                 (row.window_start, row.window_end)
                 if row.window_start is not None and row.window_end is not None
@@ -259,8 +262,10 @@ def finish_run(
     errors: Iterable[RunError] = (),
     *,
     fence: Claim | None = None,
+    retrying: bool = False,
 ) -> dict[str, Any]:
-    """End the run: `success`, `failed` or `cancelled`, with its run-level errors."""
+    """End the run: `success`, `failed` or `cancelled`, with its run-level errors. `retrying`: an
+    automatic retry was made (failure alerts may wait for it)."""
     if status not in model.TERMINAL:
         raise ValueError(f"{status!r} is not a final status")
 
@@ -269,7 +274,7 @@ def finish_run(
         state.completed_at = now
         state.errors = list(errors)
 
-    return _change(services, tenant, run_id, finish, fence)
+    return _change(services, tenant, run_id, finish, fence, retrying=retrying)
 
 
 def get_run(services: Services, tenant: Tenant, run_id: str) -> dict[str, Any]:
@@ -287,6 +292,7 @@ def import_runs(
     flows' lastRunDetails to one `sync_last_runs` call after the last batch."""
     with services.db.transaction() as session:
         run_repo.insert_many(session, tenant, docs)
+        rollups.record_finished_runs(session, tenant, docs, default_time=services.clock.now_ms())
         if sync_flows:
             for flow_id in sorted({d["flowId"] for d in docs}):
                 _sync_last_run(session, tenant, flow_id)
@@ -310,6 +316,8 @@ def _change(
     run_id: str,
     change: Callable[[RunState, int], None],
     fence: Claim | None = None,
+    *,
+    retrying: bool = False,
 ) -> dict[str, Any]:
     with services.db.transaction() as session:
         runs = repos.runs(session, tenant)
@@ -320,6 +328,7 @@ def _change(
             check_fence(row, fence)
         now = services.clock.now_ms()
         state = RunState.of(row.doc)
+        before = state.status
         change(state, now)
         doc = state.apply(row.doc)
         doc.update(
@@ -328,6 +337,7 @@ def _change(
         if not runs.replace(run_id, doc, expected_etag=row.etag):
             raise RuntimeError(f"run {run_id} changed under us")  # cannot happen: the row is locked
         _sync_last_run(session, tenant, row.flow_id)
+        run_hooks.on_change(session, tenant, before, doc, now, retrying=retrying)
     return doc
 
 
@@ -337,10 +347,15 @@ def check_fence(row: Run, fence: Claim) -> None:
 
 
 def _sync_last_run(session: Session, tenant: Tenant, flow_id: str) -> None:
-    """`flows[].lastRunDetails` mirrors the flow's newest run. Not a client write: the etag stays."""
+    """`flows[].lastRunDetails` mirrors the flow's newest run, and is absent once retention has
+    purged every run of the flow (it would name a run that is gone). Not a client write: the etag stays."""
     flow = repos.flows(session, tenant).get(flow_id, lock=True)  # one writer of a flow's details at a time
     newest: Run | None = run_repo.newest_of_flow(session, tenant, flow_id)
-    if flow is None or newest is None:
+    if flow is None:
+        return
+    if newest is None:
+        if "lastRunDetails" in flow.doc:
+            run_repo.set_last_run_details(session, flow, None)
         return
     metrics = newest.doc.get("metrics") or {}
     duration = metrics.get("durationSummary") or {}

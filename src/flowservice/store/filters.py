@@ -43,6 +43,8 @@ from flowservice.domain import runs as run_states
 from flowservice.domain.query import Compare, Exists, Filter, Path, Sort, Value
 from flowservice.errors import InvalidRequest
 from flowservice.store.tables import (
+    AlertDelivery,
+    AlertRule,
     Flow,
     NamedResource,
     Run,
@@ -87,6 +89,25 @@ def typed_fields(model: type[TenantOwned]) -> dict[str, Field]:
                 "metrics.fileSummary.outputFileCount": Field(Run.output_file_count, "int"),
                 "metrics.sizeSummary.inputBytes": Field(Run.input_bytes, "int"),
                 "metrics.sizeSummary.outputBytes": Field(Run.output_bytes, "int"),
+            }
+        )
+    if model is AlertRule:
+        fields.update(
+            {
+                "name": Field(AlertRule.name, "str"),
+                "kind": Field(AlertRule.kind, "str"),
+                "flowId": Field(AlertRule.flow_id, "str"),
+            }
+        )
+    if model is AlertDelivery:
+        fields.update(
+            {
+                "ruleId": Field(AlertDelivery.rule_id, "str"),
+                "runId": Field(AlertDelivery.run_id, "str"),
+                "flowId": Field(AlertDelivery.flow_id, "str"),
+                "eventCode": Field(AlertDelivery.event_code, "str"),
+                "status": Field(AlertDelivery.status, "str"),
+                "attempts": Field(AlertDelivery.attempts, "int"),
             }
         )
     return fields

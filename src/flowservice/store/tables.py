@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -218,3 +219,94 @@ class Batch(TenantOwned):
     status: Mapped[str] = mapped_column(String(16))
     record_count: Mapped[int] = mapped_column(BigInteger, default=0)
     failed_record_count: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class AlertRule(TenantOwned):
+    """When a person or a system is told about runs, and where (a webhook)."""
+
+    __tablename__ = "alert_rules"
+    name: Mapped[str] = mapped_column(String(512), default="")
+    kind: Mapped[str] = mapped_column(String(32))
+    flow_id: Mapped[str | None] = mapped_column(ID, nullable=True)  # None: every flow of the sandbox
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    secret: Mapped[str] = mapped_column(Text)  # Fernet token of the webhook's signing secret
+
+    @classmethod
+    def extra_table_args(cls) -> tuple[Any, ...]:
+        return (Index(None, "ims_org_id", "sandbox_name", "enabled", "kind"),)
+
+
+class AlertDelivery(TenantOwned):
+    """The outbox: one notification of one rule, kept until delivered or given up, with its log.
+
+    `dedupe_key` (per rule) makes each alert once: a run's start, its end, its delay.
+    """
+
+    __tablename__ = "alert_deliveries"
+    rule_id: Mapped[str] = mapped_column(ID)
+    run_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    flow_id: Mapped[str | None] = mapped_column(ID, nullable=True)
+    event_code: Mapped[str] = mapped_column(String(64))
+    dedupe_key: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # pending | delivered | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    delivered_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+    @classmethod
+    def extra_table_args(cls) -> tuple[Any, ...]:
+        return (
+            UniqueConstraint("rule_id", "dedupe_key"),
+            Index(None, "status", "next_attempt_at"),  # what the notifier polls
+            Index(None, "ims_org_id", "sandbox_name", "rule_id", "created_at", "id"),
+        )
+
+
+class IngestionRollup(Base):
+    """Ingestion totals per dataset and hour (and day), added to as runs finish: what the Observability
+    Insights API answers from, so a month of a million runs is a few thousand rows, not a scan."""
+
+    __tablename__ = "ingestion_rollups"
+    ims_org_id: Mapped[str] = mapped_column(ORG, primary_key=True)
+    sandbox_name: Mapped[str] = mapped_column(SANDBOX, primary_key=True)
+    granularity: Mapped[str] = mapped_column(String(8), primary_key=True)  # "hour" | "day"
+    dataset_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    bucket_start: Mapped[int] = mapped_column(BigInteger, primary_key=True)  # epoch ms, UTC
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    record_success: Mapped[int] = mapped_column(BigInteger, default=0)
+    record_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    batch_success: Mapped[int] = mapped_column(BigInteger, default=0)
+    batch_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["ims_org_id", "sandbox_name"], ["sandboxes.ims_org_id", "sandboxes.name"], ondelete="CASCADE"
+        ),
+        # the key serves one dataset's range; this serves "every dataset" over a range of a long history
+        Index(None, "ims_org_id", "sandbox_name", "granularity", "bucket_start"),
+    )
+
+
+class FlowTotals(Base):
+    """Running totals per flow since it was made, for `/metrics` (Prometheus counters and the run
+    duration histogram): one row per flow, read whole at a scrape."""
+
+    __tablename__ = "flow_totals"
+    flow_id: Mapped[str] = mapped_column(ID, ForeignKey("flows.id", ondelete="CASCADE"), primary_key=True)
+    ims_org_id: Mapped[str] = mapped_column(ORG)
+    sandbox_name: Mapped[str] = mapped_column(SANDBOX)
+    runs_success: Mapped[int] = mapped_column(BigInteger, default=0)
+    runs_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    runs_cancelled: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    records_failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_in: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_out: Mapped[int] = mapped_column(BigInteger, default=0)
+    duration_ms_sum: Mapped[int] = mapped_column(BigInteger, default=0)
+    # runs by duration, one count per bucket of services/rollups.DURATION_BOUNDS_S plus one over the
+    # last bound; per bucket, not cumulative, so adding two lists is adding them element by element
+    duration_buckets: Mapped[list[int]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))

@@ -17,6 +17,8 @@ from flowservice.domain.query import Filter, Sort
 from flowservice.domain.tenancy import Tenant
 from flowservice.store.filters import compile_filters, keyset_after, order_keys
 from flowservice.store.tables import (
+    AlertDelivery,
+    AlertRule,
     Batch,
     Connection,
     Dataset,
@@ -50,6 +52,27 @@ def columns_for(model: type[TenantOwned], doc: dict[str, Any]) -> dict[str, Any]
         values["base_connection_id"] = doc.get("baseConnectionId")
     if model is Run:
         values.update(_run_columns(doc))
+    elif model is AlertRule:
+        values.update(
+            name=str(doc.get("name", ""))[:512],
+            kind=doc["kind"],
+            flow_id=doc.get("flowId"),
+            enabled=doc.get("state", "enabled") == "enabled",
+        )
+    elif model is AlertDelivery:
+        values.update(
+            rule_id=doc["ruleId"],
+            run_id=doc.get("runId"),
+            flow_id=doc.get("flowId"),
+            event_code=doc["eventCode"],
+            dedupe_key=doc["dedupeKey"],
+            status=doc["status"],
+            attempts=doc.get("attempts", 0),
+            next_attempt_at=doc.get("nextAttemptAt"),
+            last_status=doc.get("lastStatus"),
+            last_error=doc.get("lastError"),
+            delivered_at=doc.get("deliveredAt"),
+        )
     elif model is SchemaDoc:
         values["title"] = str(doc.get("title", ""))[:512]
     elif model is Dataset:
@@ -290,3 +313,11 @@ def source_connections_of(session: Session, tenant: Tenant, base_connection_id: 
         .order_by(SourceConnection.id)
     )
     return list(session.scalars(query))
+
+
+def alert_rules(session: Session, tenant: Tenant) -> Resources[AlertRule]:
+    return Resources(session, tenant, AlertRule)
+
+
+def alert_deliveries(session: Session, tenant: Tenant) -> Resources[AlertDelivery]:
+    return Resources(session, tenant, AlertDelivery)

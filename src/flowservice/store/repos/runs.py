@@ -27,8 +27,12 @@ def newest_of_flow(session: Session, tenant: Tenant, flow_id: str) -> Run | None
     return session.scalars(query).first()
 
 
-def set_last_run_details(session: Session, flow: Flow, details: dict[str, Any]) -> None:
-    flow.doc = {**flow.doc, "lastRunDetails": details}  # a new dict, so the ORM sees the change
+def set_last_run_details(session: Session, flow: Flow, details: dict[str, Any] | None) -> None:
+    """Set the flow's lastRunDetails, or remove them (None: the flow has no run left)."""
+    if details is None:
+        flow.doc = {key: value for key, value in flow.doc.items() if key != "lastRunDetails"}
+    else:
+        flow.doc = {**flow.doc, "lastRunDetails": details}  # a new dict, so the ORM sees the change
     session.flush()
 
 
