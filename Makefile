@@ -31,6 +31,11 @@ run: $(VENV)/.installed ## migrate and serve API + UI + workers + scheduler on S
 test: $(VENV)/.installed-test ## install test dependencies and run every test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+FUZZ_EXAMPLES ?= 500
+
+fuzz: $(VENV)/.installed-test ## schemathesis on every operation, FUZZ_EXAMPLES per operation (long; make test runs 6)
+	FLOWSERVICE_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -q -s tests/api/test_fuzz.py $(PYTEST_ARGS)
+
 CODE := src tests $(wildcard bench)
 
 $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
@@ -58,4 +63,4 @@ format: $(VENV)/.installed-test ## apply ruff's formatting and safe fixes
 clean: ## remove the venv and local data
 	rm -rf $(VENV) .flowservice .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help install run test bench screenshots lint format clean
+.PHONY: help install run test fuzz bench screenshots lint format clean

@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     database_url: str = Field(default="", description="SQLAlchemy URL; default SQLite in the home")
     public_url: str = Field(default="http://127.0.0.1:8080", description="base of absolute links we emit")
     secret_key: SecretStr | None = Field(default=None, description="signs tokens, encrypts secrets")
+    previous_secret_keys: SecretStr | None = Field(
+        default=None,
+        description="earlier secret keys, comma-separated: secrets sealed and tokens signed with them are "
+        "still read until `flowservice secrets rotate` re-seals and the tokens expire",
+    )
     token_ttl_seconds: int = Field(default=86_400, gt=0)
     max_body_bytes: int = Field(default=1_048_576, gt=0, description="larger request bodies get 413")
     lake_url: str = Field(default="", description="where datasets live; default a folder in the home")
@@ -35,6 +40,12 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0, description="how often idle workers look for runs")
     max_file_bytes: int = Field(default=50 * 2**30, gt=0, description="largest source file a run accepts")
     max_files_per_run: int = Field(default=100_000, gt=0, description="most source files one run takes")
+    max_decompressed_bytes: int = Field(
+        default=50 * 2**30,
+        gt=0,
+        description="most bytes a compressed source file (gzip, bzip2, zip, compressed Parquet) may expand "
+        "to; past it the file is refused as a possible zip bomb",
+    )
     retry_backoff_seconds: float = Field(
         default=60.0, ge=0, description="first pause before a transient retry"
     )
@@ -60,6 +71,18 @@ class Settings(BaseSettings):
         default=None,
         description="bearer token /metrics requires; unset: /metrics answers loopback clients only",
     )
+    rate_limit_per_second: float = Field(
+        default=0.0, ge=0, description="requests per second per client id (token bucket, per process); 0: off"
+    )
+    rate_limit_burst: int = Field(
+        default=0, ge=0, description="requests a client may make at once; 0: the rate rounded up"
+    )
+    outbound_allowed_networks: str = Field(
+        default="", description="CIDRs, comma-separated, that sources and webhooks may reach even if refused"
+    )
+    outbound_blocked_networks: str = Field(
+        default="", description="CIDRs, comma-separated, refused besides link-local and metadata addresses"
+    )
     test_connectors: bool = Field(default=False, description="offer the dummy connector (for tests)")
     hang_at: str = Field(default="", description="test fault injection: an engine checkpoint to stop at")
 
@@ -67,6 +90,14 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("outbound_allowed_networks", "outbound_blocked_networks")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        from flowservice.egress import parse_networks
+
+        parse_networks(value)  # a typo must stop the start, not silently open or close the guard
+        return value
 
     @field_validator("database_url")
     @classmethod
@@ -107,6 +138,14 @@ class Settings(BaseSettings):
         if self.secret_key is None:
             raise RuntimeError("Settings.resolved() must run before the secret key is used")
         return self.secret_key.get_secret_value().encode()
+
+    @property
+    def previous_secrets(self) -> tuple[bytes, ...]:
+        """The earlier keys, newest first as listed: they open and verify, never seal or sign."""
+        if self.previous_secret_keys is None:
+            return ()
+        listed = self.previous_secret_keys.get_secret_value().split(",")
+        return tuple(key.strip().encode() for key in listed if key.strip())
 
     @property
     def is_sqlite(self) -> bool:

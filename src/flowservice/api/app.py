@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from flowservice import __version__, ui
-from flowservice.api import errors, metrics
+from flowservice.api import errors, metrics, openapi
 from flowservice.api.auth import Gateway
 from flowservice.api.flowservice import (
     connections,
@@ -88,8 +88,11 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.services = services
-    app.state.continuation_tokens = ContinuationTokens(services.settings.secret)
+    app.state.continuation_tokens = ContinuationTokens(
+        services.settings.secret, services.settings.previous_secrets
+    )
     errors.install(app)
+    openapi.install(app)
     app.include_router(health)
     app.include_router(metrics.router)
     for router in ROUTERS:

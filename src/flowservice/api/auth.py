@@ -3,6 +3,10 @@
 It runs as ASGI middleware, before routing and body parsing, as Adobe's gateway does: a request
 without a valid token gets the gateway's answer even if its body is malformed or its route unknown.
 Check order (digest 6.1): Authorization → x-api-key → x-gw-ims-org-id → x-sandbox-name.
+
+With `rate_limit_per_second` set, a client whose token and api key check out is then counted against
+its bucket (api/ratelimit.py) before anything reads the database, and answered 429 with Retry-After
+and the gateway's body when it is empty: a throttled client costs no query.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowservice.api.errors import gateway_response, problem_response
+from flowservice.api.ratelimit import TokenBuckets, retry_after
 from flowservice.domain.tenancy import DEFAULT_SANDBOX, Caller
 from flowservice.errors import FlowServiceError, GatewayError, PayloadTooLarge
 from flowservice.services.context import Services
@@ -27,10 +32,24 @@ PROTECTED_PREFIX = "/data/"
 BODY_METHODS = ("POST", "PUT", "PATCH")
 
 
+class Throttled(GatewayError):
+    """Adobe's gateway answer to a client over its rate, with how long to wait."""
+
+    def __init__(self, wait_s: float) -> None:
+        super().__init__("429050", "Too many requests")
+        self.wait_s = wait_s
+
+
 class Gateway:
     def __init__(self, app: ASGIApp, services: Services) -> None:
         self.app = app
         self.services = services
+        settings = services.settings
+        self.limiter = (
+            TokenBuckets(settings.rate_limit_per_second, settings.rate_limit_burst)
+            if settings.rate_limit_per_second > 0
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -49,6 +68,9 @@ class Gateway:
         if response is None and scope["path"].startswith(PROTECTED_PREFIX):
             try:
                 state["caller"] = await self._authenticate(headers, request_id)
+            except Throttled as exc:
+                response = gateway_response(exc)
+                response.headers["Retry-After"] = retry_after(exc.wait_s)
             except GatewayError as exc:
                 response = gateway_response(exc)
             except FlowServiceError as exc:
@@ -109,6 +131,10 @@ class Gateway:
             raise GatewayError("403000", "Api Key is required")
         if api_key != claims.client_id:
             raise GatewayError("403003", "Api Key is invalid")
+        if self.limiter is not None:
+            wait_s = self.limiter.take(claims.client_id)
+            if wait_s > 0:
+                raise Throttled(wait_s)
         org_id = headers.get("x-gw-ims-org-id")
         if not org_id:
             raise GatewayError("400003", "Missing header")

@@ -29,6 +29,8 @@ app.add_typer(credentials_app, name="credentials")
 app.add_typer(sandboxes_app, name="sandboxes")
 landing_zone_app = typer.Typer(help="The Data Landing Zone of an org.", no_args_is_help=True)
 app.add_typer(landing_zone_app, name="landing-zone")
+secrets_app = typer.Typer(help="The secret key that seals connection secrets.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 
 console = Console()
 errors = Console(stderr=True)
@@ -140,6 +142,40 @@ def sandboxes_list(org: str = typer.Option(..., "--org", help="IMS org id")) -> 
             typer.echo(f"{sandbox.name}\t{sandbox.id}")
     finally:
         services.close()
+
+
+@secrets_app.command("rotate")
+def secrets_rotate(
+    batch_size: int = typer.Option(500, "--batch-size", min=1, help="values re-sealed per transaction"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="count what would be re-sealed; change nothing"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON for scripts"),
+) -> None:
+    """Re-seal every stored secret with FLOWSERVICE_SECRET_KEY (old keys in FLOWSERVICE_PREVIOUS_SECRET_KEYS).
+
+    Safe beside running servers and safe to repeat; exits 1 if some value no key can open.
+    """
+    from flowservice.services.rotation import rotate
+
+    services = _services()
+    try:
+        report = rotate(services, batch=batch_size, dry_run=dry_run)
+    finally:
+        services.close()
+    if as_json:
+        sys.stdout.write(json.dumps(report.wire()) + "\n")
+    else:
+        verb = "would re-seal" if dry_run else "re-sealed"
+        for kind, counts in report.kinds.items():
+            typer.echo(  # plain: one line per kind, never wrapped, for people and grep alike
+                f"{kind}: {counts.examined} sealed, {verb} {counts.resealed}, "
+                f"{counts.current + counts.changed} already under the current key, {counts.unreadable} unreadable"
+            )
+    if report.unreadable:
+        ids = ", ".join(i for c in report.kinds.values() for i in c.unreadable_ids)
+        raise _fail(
+            f"{report.unreadable} sealed values open with no configured key (ids: {ids}); "
+            "add the key that sealed them to FLOWSERVICE_PREVIOUS_SECRET_KEYS, or enter those secrets again"
+        )
 
 
 @app.command()

@@ -17,7 +17,9 @@ for every database:
 
 The connection string is a secret (the catalog marks it `"format": "password"`), so errors name the
 key at fault or the position of a malformed part, never a value; `repr()` shows no password, nor the
-value of an option whose name suggests a secret.
+value of an option whose name suggests a secret. A value that holds `PWD=`/`Password=` is refused:
+a missing `;` (`UID=u PWD=p`) would otherwise put the password into the user or host, which error
+messages do name.
 
 TLS: Adobe documents `EncryptionMethod=0` (disabled), `1` (SSL/TLS required) and `6` (RequestSSL: TLS
 when the server offers it), and `ValidateServerCertificate=0|1` (check the server's certificate when
@@ -54,6 +56,7 @@ _ALIASES = {
 }
 _REQUIRED = (("server", "Server"), ("database", "Database"), ("user", "UID"))
 _SECRET_OPTION = re.compile(r"pass|pwd|secret|token|key", re.IGNORECASE)
+_ABSORBED_PASSWORD = re.compile(r"(?:^|[\s;])(?:pwd|password)\s*=", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,12 +82,11 @@ class ConnectionString:
         """The TLS mode asked for by EncryptionMethod and ValidateServerCertificate (module docstring)."""
         method = (self.option("EncryptionMethod") or "").strip()
         validate = (self.option("ValidateServerCertificate") or "").strip()
+        # the values are not echoed: a missing ';' can carry the rest of the string, password included
         if method not in ("", "0", "1", "6"):
-            raise SourceRefused(f"connection string: EncryptionMethod must be 0, 1 or 6, not {method!r}")
+            raise SourceRefused("connection string: EncryptionMethod must be 0, 1 or 6")
         if validate not in ("", "0", "1"):
-            raise SourceRefused(
-                f"connection string: ValidateServerCertificate must be 0 or 1, not {validate!r}"
-            )
+            raise SourceRefused("connection string: ValidateServerCertificate must be 0 or 1")
         if method == "0":
             return "disable"
         if validate == "1":
@@ -122,6 +124,10 @@ def parse(text: str) -> ConnectionString:
         if canonical in seen:
             raise SourceRefused(f"connection string: {key!r} is given more than once")
         seen.add(canonical)
+        if canonical != "password" and _ABSORBED_PASSWORD.search(value):
+            raise SourceRefused(
+                f"connection string: the value of {key!r} holds a password key; put ';' between the pairs"
+            )
         if canonical in _ALIASES.values():
             known[canonical] = value
         else:
@@ -133,9 +139,8 @@ def parse(text: str) -> ConnectionString:
     port: int | None = None
     if port_text:
         if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-            raise SourceRefused(
-                f"connection string: Port must be a number from 1 to 65535, not {port_text!r}"
-            )
+            # not echoed: "Port=5432 PWD=…" (a ';' missing) would show the password
+            raise SourceRefused("connection string: Port must be a number from 1 to 65535")
         port = int(port_text)
     return ConnectionString(
         host=known["server"],

@@ -11,10 +11,13 @@ with FLOWSERVICE_TEST_CONNECTORS=1, so no API caller of a normal server can crea
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowservice import catalog
 from flowservice.connectors.base import ConnectorError, FileSource, TableSource
+
+if TYPE_CHECKING:
+    from flowservice.egress import Egress
 
 DUMMY = catalog.DUMMY
 
@@ -26,10 +29,17 @@ TABLE_SOURCES = {
 }
 
 
-def file_source(spec_id: str, auth_params: dict[str, Any], *, landing_zone_root: Path | None) -> FileSource:
+def file_source(
+    spec_id: str,
+    auth_params: dict[str, Any],
+    *,
+    landing_zone_root: Path | None,
+    egress: Egress | None = None,
+) -> FileSource:
     """The file source for a connection of spec `spec_id` with these (decrypted) auth params.
 
     `landing_zone_root` is the tenant's landing-zone folder; only the Data Landing Zone uses it.
+    `egress` is the outbound address policy network sources connect under (the default one if None).
     """
     if spec_id == catalog.DATA_LANDING_ZONE:
         if landing_zone_root is None:
@@ -40,11 +50,11 @@ def file_source(spec_id: str, auth_params: dict[str, Any], *, landing_zone_root:
     if spec_id == catalog.AMAZON_S3:
         from flowservice.connectors.s3 import S3Source
 
-        return S3Source(auth_params)
+        return S3Source(auth_params, egress=egress)
     if spec_id == catalog.SFTP:
         from flowservice.connectors.sftp import SftpSource
 
-        return SftpSource(auth_params)
+        return SftpSource(auth_params, egress=egress)
     if spec_id == DUMMY:
         from flowservice.connectors.dummy import DummySource
 

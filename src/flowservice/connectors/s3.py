@@ -20,18 +20,31 @@ SourceRefused, missing buckets and keys are ObjectMissing. Timeouts are short (c
 60 s) and botocore retries once, because the engine already retries Transient failures and an
 unreachable endpoint should fail a run quickly. Messages name the endpoint, bucket and key; the
 secret key and session token are scrubbed from anything a server might echo back.
+
+Logs: botocore's DEBUG output holds every signed request (the session token travels in a header and
+is printed in the canonical request) and every answer (which a hostile endpoint can fill with what it
+was sent). So the first S3 source made caps the `botocore` and `boto3` loggers at INFO, unless a level
+was set for them explicitly: turning the root logger to DEBUG must not write tenants' credentials into
+the log. An operator who sets `botocore` to DEBUG by name still gets what they asked for.
+
+Addresses: a `serviceUrl` host is resolved and checked against the outbound policy (egress.py) each
+time a source is made, before boto3 is given it: one that resolves to a link-local or cloud metadata
+address (the instance's own credentials live there) is SourceRefused. boto3 resolves the name again
+when it connects, so a name re-pointed within one source's life is not caught; see egress.py.
 """
 
 from __future__ import annotations
 
 import builtins
 import io
+import logging
 import re
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, BinaryIO, NoReturn
 from urllib.parse import urlsplit
 
+from flowservice import egress as outbound
 from flowservice.connectors.base import (
     ConnectorError,
     ExploreItem,
@@ -62,6 +75,15 @@ _REFUSED = {
     "403",
 }
 _UNAVAILABLE = {"InternalError", "RequestTimeout", "ServiceUnavailable", "SlowDown", "Throttling"}
+CHATTY_LOGGERS = ("botocore", "boto3")  # their DEBUG records carry request headers and answers
+
+
+def _quiet_library_debug() -> None:
+    """Cap the AWS libraries' loggers at INFO unless their level was chosen explicitly (see Logs)."""
+    for name in CHATTY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.INFO)
 
 
 def region_for(service_url: str | None) -> str:
@@ -81,10 +103,13 @@ class S3Source:
     `page_size` is the number of keys asked for per listing request (S3 answers at most 1000).
     """
 
-    def __init__(self, params: dict[str, Any], *, page_size: int = 1000) -> None:
+    def __init__(
+        self, params: dict[str, Any], *, page_size: int = 1000, egress: outbound.Egress | None = None
+    ) -> None:
         import boto3
         from botocore.config import Config
 
+        _quiet_library_debug()
         access_key = params.get("s3AccessKey")
         secret_key = params.get("s3SecretKey")
         token = params.get("s3SessionToken") or None
@@ -101,6 +126,8 @@ class S3Source:
             raise ObjectMissing("an S3 connection with folderPath needs bucketName too")
         if self.prefix:
             _check_segments(folder)
+        if self.endpoint:
+            _check_endpoint(self.endpoint, egress or outbound.DEFAULT)
         config = Config(
             connect_timeout=CONNECT_TIMEOUT_S,
             read_timeout=READ_TIMEOUT_S,
@@ -297,6 +324,25 @@ class S3Source:
 
     def close(self) -> None:
         self._client.close()
+
+
+def _check_endpoint(endpoint: str, policy: outbound.Egress) -> None:
+    """Refuse an endpoint whose host resolves to a refused address (a name that does not resolve is
+    left to boto3, which reports it as unreachable, so a DNS outage stays a retryable failure)."""
+
+    try:
+        parts = urlsplit(endpoint)
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return  # boto3 refuses it with a clearer message
+    if not host:
+        return
+    try:
+        policy.resolve(host, port)
+    except outbound.AddressNotAllowed as exc:
+        raise SourceRefused(f"S3 serviceUrl: {exc}") from None
+    except (OSError, UnicodeError, ValueError):
+        return
 
 
 def _check_segments(text: str) -> None:

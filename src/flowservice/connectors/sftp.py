@@ -27,6 +27,10 @@ inside the folder's, so a symlink cannot lead out either; listings skip such lin
 permissions stay the real boundary. Hidden names (starting with ".") are skipped, symlinked folders
 are shown but not descended into by recursive listings (no loops), and only regular files are listed.
 
+Addresses: `host` is resolved and every address checked against the outbound policy (egress.py)
+each time a connection is made, and the connection is made to the address that was checked; a host
+that resolves to a link-local or cloud metadata address is SourceRefused.
+
 Connections: at most `maxConcurrentConnections` SSH connections (default 1) are open at once; an
 operation waits for a free one. `list`, `explore` and `test` hold one for the call; a stream from
 `open` holds one until it is closed. Idle connections are kept for reuse until `close()`, and an
@@ -51,13 +55,13 @@ import builtins
 import contextlib
 import io
 import posixpath
-import socket
 import stat
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, TypeVar
 
+from flowservice import egress as outbound
 from flowservice.connectors.base import (
     ConnectorError,
     ExploreItem,
@@ -309,7 +313,13 @@ def _quietly_close(conn: _Connection) -> None:
 class SftpSource:
     """Files on an SFTP server, reached with a password or a private key."""
 
-    def __init__(self, params: dict[str, Any], *, host_keys: HostKeys | None = None) -> None:
+    def __init__(
+        self,
+        params: dict[str, Any],
+        *,
+        host_keys: HostKeys | None = None,
+        egress: outbound.Egress | None = None,
+    ) -> None:
         self.host = str(params.get("host") or "").strip()
         self.user = str(params.get("userName") or "")
         if not self.host:
@@ -322,6 +332,7 @@ class SftpSource:
         _parts(folder)  # the same rules as any path
         self.folder = folder.rstrip("/") if folder.strip("/") else ""  # "/" is the same as none
         self._host_keys = host_keys or HOST_KEYS
+        self._egress = egress or outbound.DEFAULT
         self._password: str | None = None
         self._pkey: paramiko.PKey | None = None
         self._secrets: builtins.list[str] = []
@@ -385,7 +396,9 @@ class SftpSource:
 
         where = self._where()
         try:
-            sock = socket.create_connection((self.host, self.port), timeout=CONNECT_TIMEOUT_S)
+            sock = self._egress.connect(self.host, self.port, CONNECT_TIMEOUT_S)
+        except outbound.AddressNotAllowed as exc:
+            raise SourceRefused(f"{where}: {exc}") from None
         except OSError as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
             raise SourceUnreachable(f"{where}: cannot connect: {reason}") from None

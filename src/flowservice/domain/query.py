@@ -34,6 +34,9 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 MAX_FILTERS = 20
 MAX_VALUES = 100
+# One `property` parameter: room for MAX_VALUES ids (36 characters and a comma each) and a path,
+# while a single filter can never make the database compare megabytes of text.
+MAX_PROPERTY_LENGTH = 8192
 LIST_PARAMS = ("property", "orderby", "limit", "continuationToken", "count")
 # Fields that hold text: a range operator on them is Adobe's 1448, not a silent numeric compare.
 STRING_FIELDS = frozenset(
@@ -293,6 +296,7 @@ def parse_list_query(params: Sequence[tuple[str, str]], *, allow_paging: bool = 
             "1451", f"Invalid params {', '.join(unknown)} provided in query params.", field=unknown[0]
         )
     properties = tuple(value for name, value in params if name == "property")
+    _check_size(properties)
     filters: list[Filter] = [f for p in properties for f in parse_property(p)]
     if len(filters) > MAX_FILTERS:
         raise InvalidRequest(
@@ -318,6 +322,24 @@ def parse_list_query(params: Sequence[tuple[str, str]], *, allow_paging: bool = 
     return ListQuery(
         tuple(filters), tuple(order), limit, counting, continuation or None, properties, orderbys
     )
+
+
+def _check_size(properties: Sequence[str]) -> None:
+    """Refuse oversized filters before parsing them (each `property` holds at least one filter)."""
+    if len(properties) > MAX_FILTERS:
+        raise InvalidRequest(
+            "1452",
+            f"Too many filters ({len(properties)}): at most {MAX_FILTERS} are allowed.",
+            field="property",
+        )
+    for text in properties:
+        if len(text) > MAX_PROPERTY_LENGTH:
+            raise InvalidRequest(
+                "1452",
+                f"The property parameter is too long ({len(text)} characters): at most "
+                f"{MAX_PROPERTY_LENGTH} are allowed.",
+                field="property",
+            )
 
 
 def _single(params: Sequence[tuple[str, str]], name: str) -> str | None:

@@ -11,13 +11,18 @@ follow from the run invariant *input = output + failed* (DESIGN.md §4):
   reported as one more bad record saying after which record reading stopped. Raising instead would
   lose the count of what was already read.
 - `UnreadableFile` (Terminal) is for a file that as a whole is not what it claims to be: not gzip, not
-  Parquet, a zip with two files, a zip bomb. A retry cannot fix it. Failures of the source itself (the
+  Parquet, a zip with two files or an entry named `../…`, a zip bomb, UTF-16 text, two columns of one
+  name. A retry cannot fix it. Failures of the source itself (the
   network, a Transient error raised by a connector's stream) are re-raised unchanged, never turned into
   bad records: a retry can fix those.
 
 Memory stays bounded: files are read as streams of blocks (`block_size`), decompression streams too.
 The one exception is a JSON document that is not JSON lines (a top-level array, or pretty-printed
-objects), which must be parsed whole and is limited to 64 MiB.
+objects), which must be parsed whole and is limited to 64 MiB. Width and depth are bounded too, since
+Arrow keeps a value of every column for every row: at most FIELD_LIMIT columns (a header, a Parquet
+schema, the fields a JSON file's records name), JSON batches of at most `_JSON_CELLS` rows × fields,
+and JSON records at most JSON_DEPTH_LIMIT levels deep (pyarrow's JSON reader crashes the process on
+deep nesting, so such lines never reach it).
 
 Typing is not done here: delimited columns are all strings (validation types them per row, so one bad
 value rejects one record, not a column); JSON keeps its own types (number, string, boolean, object,
@@ -49,6 +54,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any, BinaryIO, Literal, TypeAlias, cast
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
 import pyarrow.parquet as pq
@@ -79,6 +85,23 @@ JSON_DOCUMENT_LIMIT = 64 << 20
 """A JSON file that is not JSON lines is parsed whole; above this many (uncompressed) bytes it is refused."""
 
 _JSON_LINE_LIMIT = 64 << 20  # one JSON line longer than this ends the file: memory must stay bounded
+JSON_DEPTH_LIMIT = 64
+"""A JSON record nested deeper than this many objects and arrays is a bad record.
+
+pyarrow's JSON reader recurses once per level and takes the whole process down (SIGSEGV) at about
+10,000 levels, a line of 20 KB; Python's json stops at its recursion limit. No schema is this deep.
+"""
+FIELD_LIMIT = 10_000
+"""Most columns a file may name (a header, a Parquet schema, the fields of a JSON file's records).
+
+Arrow keeps a column per field for every row, and pyarrow's readers cost kilobytes per column: an 8 MB
+header of 600,000 names took 3 GB to read, and 700 KB of JSON lines each naming a field of its own
+took 10 GB (30,000 columns × 30,000 rows of nulls).
+"""
+_JSON_CELLS = 1 << 24  # rows × fields one JSON parse may build (nulls included): ~200 MB at worst
+_PIECE_LINES = 4096  # the most lines of a JSON piece parsed at once when its fields are not yet known
+_NOT_BRACKETS = bytes(c for c in range(256) if c not in b"[]{}\n")  # what `_may_nest_deeper` deletes
+_BRACKET_RUN = re.compile(rb"[^\n]{%d,}" % (JSON_DEPTH_LIMIT + 1))
 _HEAD = 64 << 10  # what detection looks at, and the granularity of peeking at a stream's start
 _RAW_LIMIT = 1000
 _MESSAGE_LIMIT = 300
@@ -89,6 +112,12 @@ _SPOOL_CHUNK = 1 << 20
 _INT64 = 1 << 63
 
 _UTF8_BOM = b"\xef\xbb\xbf"
+_WIDE_BOMS = (  # UTF-32 first: its little-endian mark starts with UTF-16's
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _LONE_SURROGATE = re.compile("[\udc80-\udcff]")
 _DELIMITERS = (",", ";", "\t", "|", "~")
 _JSON_EXTENSIONS = (".json", ".jsonl", ".ndjson")
@@ -318,6 +347,12 @@ def _zip_sample(head: bytes) -> tuple[str | None, bytes]:
             return name, zlib.decompressobj(wbits=-15).decompress(head[start:], _HEAD)
         return name, b""
     return None, b""
+
+
+def _zip_escapes(name: str) -> bool:
+    """Whether a zip entry's name would leave the folder it is extracted into ("zip slip")."""
+    parts = name.replace("\\", "/").split("/")
+    return name.startswith(("/", "\\")) or ".." in parts or re.match(r"[A-Za-z]:", name) is not None
 
 
 def _zip_noise(name: str) -> bool:
@@ -677,20 +712,35 @@ def _open(
     elif spec.compression in ("gzip", "bzip2"):
         inner = _Inflating(raw, spec.compression)
     else:
-        inner = _zip_member(stream, stack)
+        inner = _zip_member(stream, stack, limit)
     return _Pipeline(spec, raw, _Decoded(inner, limit, spec.compression, raw), block)
 
 
-def _zip_member(stream: BinaryIO, stack: contextlib.ExitStack) -> IO[bytes]:
-    """The one file of a zip archive, as a decompressing stream (zip needs a seekable file: spool if not)."""
+def _zip_member(stream: BinaryIO, stack: contextlib.ExitStack, limit: int | None) -> IO[bytes]:
+    """The one file of a zip archive, as a decompressing stream (zip needs a seekable file: spool if not).
+
+    Refused before a byte is inflated: an entry whose name climbs out of the archive's folder (`../`,
+    an absolute path, a drive): nothing here extracts, but such a name marks a hostile archive, and
+    whoever unpacks the same file elsewhere would write outside their folder; and an entry whose
+    declared size is over `limit` (zipfile stops at the declared size, so a lie ends in a CRC error).
+    """
     source: IO[bytes] = stream if _seekable(stream) else _spool(stream.read, stack)
     try:
         archive = stack.enter_context(zipfile.ZipFile(source))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
         raise UnreadableFile("the file is not a valid zip archive") from exc
+    for info in archive.infolist():
+        if _zip_escapes(info.filename):
+            shown = info.filename[:100]
+            raise UnreadableFile(f"the zip archive holds an entry named {shown!r}, outside its own folder")
     members = [info for info in archive.infolist() if not info.is_dir() and not _zip_noise(info.filename)]
     if len(members) != 1:
         raise UnreadableFile(f"a zip archive must hold exactly one file; this one holds {len(members)}")
+    if limit is not None and members[0].file_size > limit:
+        raise UnreadableFile(
+            f"the file expands to more than {limit} bytes when decompressed (its zip entry declares "
+            f"{members[0].file_size}); it is refused as a possible zip bomb"
+        )
     try:
         return stack.enter_context(archive.open(members[0]))
     except RuntimeError as exc:  # zipfile's word for an encrypted member
@@ -841,18 +891,50 @@ def read(
 # delimited ---------------------------------------------------------------------------------------------
 
 
+def _repeated(names: list[str]) -> str | None:
+    """The first name that appears twice, if any."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return name
+        seen.add(name)
+    return None
+
+
+def _refuse_wide_text(p: _Pipeline) -> None:
+    """UnreadableFile for UTF-16 or UTF-32 text, which neither declarable encoding can read.
+
+    Spreadsheet programs save "Unicode text" as UTF-16. Read as UTF-8 it fails at the first byte;
+    read as ISO-8859-1 (what detection guesses for bytes that are not UTF-8) every other character
+    is a NUL, so the columns are never found and every record fails as "required field missing",
+    which hides the real cause. A byte order mark or NULs in every other byte say which it is.
+    """
+    head = p.decoded.peek(_HEAD)
+    name = next((name for bom, name in _WIDE_BOMS if head.startswith(bom)), None)
+    if name is None and len(head) >= 16:
+        # Without a mark: ASCII in UTF-16 has a NUL in every other byte, and text never has them.
+        nuls = sorted((head[0::2].count(0), head[1::2].count(0)))
+        if nuls[1] > len(head) // 4 and nuls[0] < len(head) // 20:
+            name = "UTF-16"
+    if name is not None:
+        raise UnreadableFile(
+            f"the file is {name} text; save it as UTF-8 (or ISO-8859-1, declaring that encoding)"
+        )
+
+
 def _read_delimited(p: _Pipeline) -> Iterator[SourceBatch]:
     spec = p.spec
     p.decoded.for_csv = True
+    _refuse_wide_text(p)
     first = _first_record(p)
     if first is None:
         return  # an empty file (or only blank lines): no records, no error
+    if len(first) > FIELD_LIMIT:
+        raise UnreadableFile(f"the first line has {len(first)} columns; at most {FIELD_LIMIT} are read")
     if spec.header:
-        seen: set[str] = set()
-        for name in first:
-            if name in seen:
-                raise UnreadableFile(f"the header names the column {name!r} more than once")
-            seen.add(name)
+        twice = _repeated(first)
+        if twice is not None:
+            raise UnreadableFile(f"the header names the column {twice!r} more than once")
         names, column_names, header_rows = first, None, 1
     else:
         names = [f"column_{i}" for i in range(1, len(first) + 1)]
@@ -989,6 +1071,7 @@ def _first_record(p: _Pipeline) -> list[str] | None:
 
 
 def _read_json(p: _Pipeline) -> Iterator[SourceBatch]:
+    _refuse_wide_text(p)
     head = p.decoded.peek(_HEAD)
     if p.spec.encoding == "UTF-8" and head.startswith(_UTF8_BOM):
         p.decoded.read(len(_UTF8_BOM))
@@ -1015,13 +1098,15 @@ def _is_document(head: str) -> bool:
         _, end = json.JSONDecoder().raw_decode(head, start)
     except json.JSONDecodeError as exc:
         return exc.pos > len(lines[0])
+    except RecursionError:
+        return False  # nested past reading: line by line, where it becomes a bad record
     return end > len(lines[0])
 
 
 def _is_object(line: str) -> bool:
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 
@@ -1057,22 +1142,99 @@ def _json_lines(p: _Pipeline) -> Iterator[SourceBatch]:
                 block = block.decode("latin-1").encode("utf-8")
             yield from _json_block(block, line, numbering, types)
             line += block.count(b"\n")
+            if types.too_wide:
+                yield numbering.remainder(pa.schema([]), f"the records name more than {FIELD_LIMIT} fields")
+                return
         if not chunk:
             return
 
 
 def _json_block(block: bytes, line: int, numbering: _Numbering, types: _JsonTypes) -> Iterator[SourceBatch]:
-    table = types.parse(block)
-    if table is None:
-        batch, bad = _json_fallback(block, line, numbering.next)
-        placed = numbering.place(batch, bad)
-        if placed is not None:
-            yield placed
+    """One block of JSON lines: whole when it names only fields seen before, else in pieces that cannot
+    make pyarrow build more than _JSON_CELLS values; a piece pyarrow refuses goes line by line."""
+    deep = _may_nest_deeper(block)
+    table = None if deep else types.parse_known(block)
+    if table is not None:
+        yield from _placed(table.to_batches(), [], numbering)
         return
-    for batch in table.to_batches():
-        placed = numbering.place(batch, [])
+    first = True
+    for piece in _pieces(block):
+        readable = piece.count(b":") <= FIELD_LIMIT and not _may_nest_deeper(piece)
+        table = types.parse(piece) if readable else None
+        if table is None:
+            yield from _placed(*_json_fallback(piece, line, numbering.next), numbering)
+        else:
+            yield from _placed(table.to_batches(), [], numbering)
+        line += piece.count(b"\n")
+        if types.too_wide:
+            return
+        if first and not deep and len(piece) < len(block):
+            # The first piece told the fields: the rest of a uniform block goes at once (tried once only,
+            # so a block whose pieces keep naming new fields is not parsed over and over).
+            table = types.parse_known(block[len(piece) :])
+            if table is not None:
+                yield from _placed(table.to_batches(), [], numbering)
+                return
+        first = False
+
+
+def _placed(
+    batches: list[pa.RecordBatch], bad: list[_Pending], numbering: _Numbering
+) -> Iterator[SourceBatch]:
+    """Consecutive batches of one stretch of the file, with its bad records, numbered."""
+    for index, batch in enumerate(batches or [_empty(pa.schema([]))]):
+        placed = numbering.place(batch, bad if index == 0 else [])
         if placed is not None:
             yield placed
+
+
+def _pieces(block: bytes) -> Iterator[bytes]:
+    """`block` cut at line ends into pieces pyarrow may parse with inference.
+
+    A piece's colons bound the fields it can name, so colons ≤ FIELD_LIMIT bounds its columns and
+    colons × lines ≤ _JSON_CELLS the values pyarrow builds (nulls included), whatever the records are.
+    A single line past those is a piece of its own (read line by line, where its fields are counted).
+    """
+    start, lines = 0, _PIECE_LINES
+    while start < len(block):
+        while True:
+            end = _after_lines(block, start, lines)
+            colons = block.count(b":", start, end)
+            if lines == 1 or (
+                colons <= FIELD_LIMIT and colons * block.count(b"\n", start, end) <= _JSON_CELLS
+            ):
+                break
+            lines //= 2
+        yield block[start:end]
+        start, lines = end, min(lines * 2, _PIECE_LINES)
+
+
+def _after_lines(block: bytes, start: int, lines: int) -> int:
+    """The offset just after the `lines`-th line break from `start` (the end of `block` if fewer)."""
+    end = start
+    for _ in range(lines):
+        found = block.find(b"\n", end)
+        if found < 0:
+            return len(block)
+        end = found + 1
+    return end
+
+
+def _may_nest_deeper(block: bytes) -> bool:
+    """Whether a line of `block` may nest deeper than JSON_DEPTH_LIMIT: then pyarrow must not see it.
+
+    Brackets inside strings count too, so this over-estimates; the line-by-line path it sends a block
+    to checks each record exactly. Deleting every other byte leaves a small skeleton (a few brackets
+    per record), and only skeleton lines with more brackets than the limit are walked in Python.
+    """
+    skeleton = block.translate(None, _NOT_BRACKETS)
+    for run in _BRACKET_RUN.finditer(skeleton):
+        depth = 0
+        for byte in run.group():
+            depth += 1 if byte in b"[{" else -1
+            if depth > JSON_DEPTH_LIMIT:
+                return True
+    return False
 
 
 class _JsonTypes:
@@ -1081,6 +1243,44 @@ class _JsonTypes:
     def __init__(self) -> None:
         self._overrides: dict[str, pa.DataType] = {}
         self._order: dict[str, int] = {}
+        self._known: pa.Schema | None = None  # the fields (and types) of the pieces parsed so far
+        self._known_fields = 0
+
+    @property
+    def too_wide(self) -> bool:
+        """Whether the records so far name more fields than FIELD_LIMIT (the rest is not read)."""
+        return len(self._order) > FIELD_LIMIT
+
+    def parse_known(self, block: bytes) -> pa.Table | None:
+        """The block parsed against the fields already known, or None: when a line names another
+        field or type, or when the known fields' values (nulls too) would exceed _JSON_CELLS.
+
+        As fast as pyarrow's inference, and safe: no field can be added, so the values are bounded.
+        """
+        if self._known is None or self._known_fields * max(1, block.count(b"\n")) > _JSON_CELLS:
+            return None
+        try:
+            table = pa_json.read_json(
+                pa.BufferReader(block),
+                read_options=pa_json.ReadOptions(use_threads=True),
+                parse_options=pa_json.ParseOptions(
+                    explicit_schema=self._known, unexpected_field_behavior="error", newlines_in_values=False
+                ),
+            )
+            table.validate(full=True)
+        except pa.ArrowException:
+            return None
+        if any(_rounds_integers(column) for column in table.columns):
+            return None  # inference would have kept those integers as integers
+        return self._ordered(table)
+
+    def _learn(self, schema: pa.Schema) -> None:
+        try:
+            known = schema if self._known is None else pa.unify_schemas([self._known, schema])
+        except pa.ArrowException:  # a field changed type: the latest types serve the next block
+            known = schema
+        fields = _arrow_fields(known)
+        self._known, self._known_fields = (known, fields) if fields <= FIELD_LIMIT else (None, 0)
 
     def parse(self, block: bytes) -> pa.Table | None:
         """pyarrow's parse of a block of JSON lines, or None when any line of it is not acceptable."""
@@ -1100,6 +1300,7 @@ class _JsonTypes:
             table.validate(full=True)
         except pa.ArrowException:
             return None
+        self._learn(table.schema)
         return self._ordered(table)
 
     def _read(self, block: bytes) -> pa.Table:
@@ -1123,6 +1324,32 @@ class _JsonTypes:
         return table if names == table.column_names else table.select(names)
 
 
+def _rounds_integers(values: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether floating-point values reach 2**53, where an integer in the file may have been rounded.
+
+    A field known as double takes integers without a word; below 2**53 they are exact (and validation
+    treats 3.0 as 3), beyond it inference, which would keep them int64, must decide.
+    """
+    type_ = values.type
+    if pa.types.is_floating(type_):
+        biggest = pc.max(pc.abs(values)).as_py()
+        return biggest is not None and biggest >= 2.0**53
+    if pa.types.is_struct(type_):
+        return any(_rounds_integers(pc.struct_field(values, [i])) for i in range(type_.num_fields))
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return _rounds_integers(pc.list_flatten(values))
+    return False
+
+
+def _arrow_fields(type_: pa.Schema | pa.DataType) -> int:
+    """How many fields a schema or type holds, nested ones included."""
+    if isinstance(type_, pa.Schema):
+        return sum(1 + _arrow_fields(field.type) for field in type_)
+    if pa.types.is_list(type_) or pa.types.is_large_list(type_):
+        return _arrow_fields(type_.value_type)
+    return sum(1 + _arrow_fields(type_.field(i).type) for i in range(type_.num_fields))
+
+
 def _has_timestamp(type_: pa.DataType) -> bool:
     if pa.types.is_timestamp(type_):
         return True
@@ -1140,7 +1367,9 @@ def _without_timestamps(type_: pa.DataType) -> pa.DataType:
     return type_
 
 
-def _json_fallback(block: bytes, first_line: int, first_record: int) -> tuple[pa.RecordBatch, list[_Pending]]:
+def _json_fallback(
+    block: bytes, first_line: int, first_record: int
+) -> tuple[list[pa.RecordBatch], list[_Pending]]:
     """A block pyarrow refused, line by line: good lines become rows, bad lines bad records."""
     rows: list[tuple[int, int | None, str, dict[str, Any]]] = []
     bad: list[_Pending] = []
@@ -1159,6 +1388,8 @@ def _json_fallback(block: bytes, first_line: int, first_record: int) -> tuple[pa
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
                 bad.append(_Pending(record, line, f"invalid JSON: {exc.msg} at column {exc.colno}", text))
+            except RecursionError:
+                bad.append(_Pending(record, line, _TOO_DEEP, text))
             else:
                 if isinstance(value, dict):
                     rows.append((record, line, text, value))
@@ -1168,8 +1399,8 @@ def _json_fallback(block: bytes, first_line: int, first_record: int) -> tuple[pa
                     )
         record += 1
     kinds = _Kinds()
-    batch, rejected = _rows_to_batch(rows, kinds)
-    return batch, sorted(bad + rejected, key=lambda item: item.number or 0)
+    batches, rejected = _rows_to_batch(rows, kinds)
+    return batches, sorted(bad + rejected, key=lambda item: item.number or 0)
 
 
 def _json_document(p: _Pipeline, *, array: bool) -> Iterator[SourceBatch]:
@@ -1216,12 +1447,11 @@ def _json_document(p: _Pipeline, *, array: bool) -> Iterator[SourceBatch]:
         return line
 
     def flush() -> Iterator[SourceBatch]:
-        batch, rejected = _rows_to_batch(rows, kinds)
-        placed = numbering.place(batch, sorted(bad + rejected, key=lambda item: item.number or 0))
+        batches, rejected = _rows_to_batch(rows, kinds)
+        everything_bad = sorted(bad + rejected, key=lambda item: item.number or 0)
         rows.clear()
         bad.clear()
-        if placed is not None:
-            yield placed
+        yield from _placed(batches, everything_bad, numbering)
 
     pos = _skip_space(text, 0) + (1 if array else 0)
     record = 1
@@ -1255,6 +1485,10 @@ def _json_document(p: _Pipeline, *, array: bool) -> Iterator[SourceBatch]:
         where = f" (line {exc.lineno} column {exc.colno})" if failure is None else ""
         reason = failure or f"invalid JSON: {exc.msg}{where}"
         yield numbering.remainder(pa.schema([]), reason)
+        return
+    except RecursionError:  # where the record that is too deep ends is not known: the rest goes
+        yield from flush()
+        yield numbering.remainder(pa.schema([]), _TOO_DEEP)
         return
     rest_at = _skip_space(text, pos)
     if rest_at < len(text):
@@ -1308,7 +1542,12 @@ def _kind_name(kind: _Kind) -> str:
     return kind or "null"
 
 
-def _kind_of(value: Any, path: str) -> _Kind:
+_TOO_DEEP = f"the record is nested deeper than {JSON_DEPTH_LIMIT} levels of objects and arrays"
+
+
+def _kind_of(value: Any, path: str, depth: int = 1) -> _Kind:
+    if isinstance(value, list | dict) and depth > JSON_DEPTH_LIMIT:
+        raise _KindConflict(_TOO_DEEP)
     if value is None:
         return None
     if isinstance(value, bool):
@@ -1324,10 +1563,11 @@ def _kind_of(value: Any, path: str) -> _Kind:
     if isinstance(value, list):
         item: _Kind = None
         for element in value:
-            item = _merge_kinds(item, _kind_of(element, f"{path}[]"), f"{path}[]")
+            item = _merge_kinds(item, _kind_of(element, f"{path}[]", depth + 1), f"{path}[]")
         return [item]
     return {
-        str(key): _kind_of(element, f"{path}.{key}" if path else str(key)) for key, element in value.items()
+        str(key): _kind_of(element, f"{path}.{key}" if path else str(key), depth + 1)
+        for key, element in value.items()
     }
 
 
@@ -1354,41 +1594,64 @@ class _Kinds:
 
     def __init__(self) -> None:
         self.kind: _Kind = {}
+        self._fields = 0  # at least the fields in `kind` (counted exactly only when near the limit)
 
     def accept(self, row: dict[str, Any]) -> str | None:
         """None if the row fits (and is now part of what is known), else why it does not."""
         try:
-            self.kind = _merge_kinds(self.kind, _kind_of(row, ""), "")
+            new = _kind_of(row, "")
+            merged = _merge_kinds(self.kind, new, "")
         except _KindConflict as conflict:
             return conflict.message
+        fields = self._fields + _kind_fields(new)
+        if fields > FIELD_LIMIT:
+            fields = _kind_fields(merged)
+            if fields > FIELD_LIMIT:
+                return f"the records name more than {FIELD_LIMIT} fields"
+        self.kind, self._fields = merged, fields
         return None
+
+    def fields(self) -> int:
+        return _kind_fields(self.kind)
+
+
+def _kind_fields(kind: _Kind) -> int:
+    """How many fields a kind holds, nested ones included."""
+    if isinstance(kind, dict):
+        return sum(1 + _kind_fields(child) for child in kind.values())
+    if isinstance(kind, list):
+        return _kind_fields(kind[0])
+    return 0
 
 
 def _rows_to_batch(
     rows: list[tuple[int, int | None, str, dict[str, Any]]], kinds: _Kinds
-) -> tuple[pa.RecordBatch, list[_Pending]]:
-    """Parsed JSON objects as one batch; objects whose fields change type become bad records."""
-    accepted: list[dict[str, Any]] = []
+) -> tuple[list[pa.RecordBatch], list[_Pending]]:
+    """Parsed JSON objects as batches; objects whose fields change type (or would take the fields past
+    FIELD_LIMIT) become bad records. A batch holds a value for every field in every row, so sparse
+    records are cut into batches of at most _JSON_CELLS values."""
+    accepted: list[tuple[int, int | None, str, dict[str, Any]]] = []
     rejected: list[_Pending] = []
-    for record, line, text, value in rows:
-        problem = kinds.accept(value)
+    for item in rows:
+        problem = kinds.accept(item[3])
         if problem is None:
-            accepted.append(value)
+            accepted.append(item)
         else:
+            record, line, text, value = item
             rejected.append(_Pending(record, line, problem, text or _dumps(value)))
-    try:
-        batch = _batch_from_rows(accepted)
-    except (pa.ArrowException, OverflowError) as exc:
-        # The kinds are Arrow's own rules; should pyarrow still refuse, the rows are bad, not the file.
-        message = f"the record could not be converted: {str(exc)[:200]}"
-        known = {item.number for item in rejected}
-        rejected.extend(
-            _Pending(record, line, message, text or _dumps(value))
-            for record, line, text, value in rows
-            if record not in known
-        )
-        batch = _empty(pa.schema([]))
-    return batch, rejected
+    step = max(1, _JSON_CELLS // max(1, kinds.fields()))
+    batches: list[pa.RecordBatch] = []
+    for start in range(0, len(accepted), step):
+        part = accepted[start : start + step]
+        try:
+            batches.append(_batch_from_rows([value for _, _, _, value in part]))
+        except (pa.ArrowException, OverflowError) as exc:
+            # The kinds are Arrow's own rules; should pyarrow still refuse, the rows are bad, not the file.
+            message = f"the record could not be converted: {str(exc)[:200]}"
+            rejected.extend(
+                _Pending(record, line, message, text or _dumps(value)) for record, line, text, value in part
+            )
+    return batches, rejected
 
 
 def _batch_from_rows(rows: list[dict[str, Any]]) -> pa.RecordBatch:
@@ -1401,7 +1664,10 @@ def _batch_from_rows(rows: list[dict[str, Any]]) -> pa.RecordBatch:
 
 
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)[:_RAW_LIMIT]
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)[:_RAW_LIMIT]
+    except RecursionError:
+        return "(nested too deeply to show)"
 
 
 # parquet -----------------------------------------------------------------------------------------------
@@ -1415,6 +1681,13 @@ def _read_parquet(source: Any, max_uncompressed: int | None) -> Iterator[SourceB
             raise
         raise UnreadableFile("the file is not a Parquet file, or its footer is damaged") from exc
     metadata = parquet.metadata
+    if metadata.num_columns > FIELD_LIMIT:
+        raise UnreadableFile(
+            f"the Parquet file has {metadata.num_columns} columns; at most {FIELD_LIMIT} are read"
+        )
+    twice = _repeated(parquet.schema_arrow.names)
+    if twice is not None:  # else the mapping would silently take one of them
+        raise UnreadableFile(f"the Parquet file names the column {twice!r} more than once")
     if max_uncompressed is not None:
         expanded = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
         if expanded > max_uncompressed:

@@ -340,17 +340,20 @@ class _Lane:
             raise self.failure
 
     def close(self) -> BaseException | None:
-        """Finish the last row group and stop; the failure, if the lane had one."""
+        """Finish the last row group and stop; the failure, if the lane had one. The part is closed
+        even when the last flush fails (a full disk): an open handle on a discarded part would
+        keep its disk space taken for as long as the process lives."""
         self._work.put(None)
         self._thread.join()
         if self.failure is None:
             try:
                 self.parts.flush()
-                self.parts.close()
             except BaseException as exc:
                 self.failure = exc
-        else:
+        try:
             self.parts.close()
+        except BaseException as exc:
+            self.failure = self.failure or exc
         return self.failure
 
     def _run(self) -> None:

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy.orm import Session
 
+from flowservice import egress
 from flowservice.domain import alerts as model
 from flowservice.domain import etags
 from flowservice.domain.query import parse_list_query, parse_orderby, parse_property
@@ -36,8 +37,10 @@ from flowservice.store.tables import AlertDelivery, AlertRule
 log = logging.getLogger("flowservice.alerts")
 
 
-def check_webhook_url(url: str) -> str:
-    """An absolute http(s) URL with a host and no credentials in it (they would be stored and logged)."""
+def check_webhook_url(url: str, policy: egress.Egress = egress.DEFAULT) -> str:
+    """An absolute http(s) URL with a host and no credentials in it (they would be stored and logged),
+    whose host does not resolve to a link-local or cloud metadata address (egress.py: a webhook is a
+    request the server makes wherever a tenant says; checked again at every delivery)."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https"):
         raise InvalidRequest(
@@ -57,6 +60,10 @@ def check_webhook_url(url: str) -> str:
         _ = parts.port
     except ValueError:
         raise InvalidRequest("1000", "The webhook URL has an invalid port.", field="webhook.url") from None
+    try:
+        policy.check_url_now(url)
+    except egress.AddressNotAllowed as exc:
+        raise InvalidRequest("1000", f"The webhook URL's host {exc}.", field="webhook.url") from None
     return url.strip()
 
 
@@ -93,7 +100,7 @@ class AlertRuleKind:
             "flowId": body.flowId,
             "threshold": threshold,
             "waitForFinalAttempt": body.waitForFinalAttempt,
-            "webhook": {"url": check_webhook_url(body.webhook.url)},
+            "webhook": {"url": check_webhook_url(body.webhook.url, egress.policy_of(work.services.settings))},
         }
         if body.description is not None:
             fields["description"] = body.description
@@ -269,18 +276,24 @@ def _attempt(services: Services, client: httpx.Client, item: repo.Claimed) -> No
             "x-flowservice-delivery": doc["id"],
             model.SIGNATURE_HEADER: model.signature(secret, now_s, body),
         }
+        refused = False
         try:
+            # checked here too, whatever client posts: the rule may predate the check, or its name
+            # may resolve elsewhere now; the notifier's transport checks the address it connects to
+            egress.policy_of(settings).check_url_now(item.url)
             response = client.post(
                 item.url, content=body, headers=headers, timeout=settings.webhook_timeout_seconds
             )
             status = response.status_code
             if not 200 <= status < 300:
                 error = f"HTTP {status}: {response.text[:200]}"
+        except egress.AddressNotAllowed as exc:
+            error, refused = f"not sent: the webhook URL's host {exc}", True
         except httpx.TimeoutException:
             error = f"no answer within {settings.webhook_timeout_seconds:g} s"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {str(exc)[:200]}"
-        final = error is None or not model.retryable(status)
+        final = error is None or refused or not model.retryable(status)
     now = services.clock.now_ms()
     attempts = int(doc.get("attempts", 0)) + 1
     doc.update(attempts=attempts, lastStatus=status, lastError=error, updatedAt=now, etag=etags.new_etag(now))

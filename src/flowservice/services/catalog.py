@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from flowservice.domain import etags, ids
-from flowservice.domain.query import parse_property
+from flowservice.domain.query import Compare, Path, Value
 from flowservice.domain.tenancy import Caller, Tenant
 from flowservice.domain.xdm import Schema, parse_schema
 from flowservice.errors import InvalidRequest, NotFound
@@ -162,7 +162,8 @@ def get_batch(services: Services, tenant: Tenant, batch_id: str) -> dict[str, An
 
 
 def list_batches(services: Services, tenant: Tenant, dataset_id: str | None, limit: int) -> dict[str, Any]:
-    filters = parse_property(f"relatedObjects[].id=={dataset_id}") if dataset_id else []
+    # One id, compared as it is: built as a filter, not parsed, so a comma or a quote in it is no grammar.
+    filters = [Compare(Path.of("relatedObjects[].id"), "==", (Value(dataset_id),))] if dataset_id else []
     with services.db.reader() as session:
         rows, _ = repos.batches(session, tenant).page(limit=limit, filters=filters)
     return {r.id: _public_catalog(r.doc) for r in rows}

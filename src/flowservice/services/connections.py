@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from flowservice import catalog
+from flowservice import catalog, egress
 from flowservice.errors import InvalidRequest
 from flowservice.schemas.resources import ConnectionCreate
 from flowservice.services import params
@@ -57,6 +57,7 @@ class ConnectionKind:
         if spec["id"] == catalog.HTTP_API:
             _streaming_inlet(work, values, previous)
         params.check(auth["spec"], values, "auth.params")
+        _check_addresses(work, spec["id"], values)
         secret_names = catalog.secret_params(auth)
         public = {k: v for k, v in values.items() if k not in secret_names}
         secrets = {k: v for k, v in values.items() if k in secret_names}
@@ -90,6 +91,21 @@ class ConnectionKind:
 
     def after_write(self, work: Work, row_id: str, prepared: Prepared) -> None:
         return None
+
+
+def _check_addresses(work: Work, spec_id: str, values: dict[str, Any]) -> None:
+    """Refuse, when it is saved, a host that resolves to a link-local or cloud metadata address
+    (egress.py); the sources check again each time they connect, as DNS answers change."""
+    policy = egress.policy_of(work.services.settings)
+    try:
+        if spec_id == catalog.AMAZON_S3 and isinstance(values.get("serviceUrl"), str):
+            where = "auth.params.serviceUrl"
+            policy.check_url_now(values["serviceUrl"])
+        elif spec_id == catalog.SFTP and isinstance(values.get("host"), str):
+            where = "auth.params.host"
+            policy.check_host_now(values["host"].strip(), 22)
+    except egress.AddressNotAllowed as exc:
+        raise InvalidRequest("1000", f"The host {exc}.", field=where) from None
 
 
 def _streaming_inlet(work: Work, values: dict[str, Any], previous: Connection | None) -> None:

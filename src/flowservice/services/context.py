@@ -36,8 +36,8 @@ class Services:
             catalog=catalog.with_test_connectors(catalog.load())
             if settings.test_connectors
             else catalog.load(),
-            box=SecretBox(settings.secret),
-            tokens=TokenSigner(settings.secret),
+            box=SecretBox(settings.secret, settings.previous_secrets),
+            tokens=TokenSigner(settings.secret, settings.previous_secrets),
             lake=LocalLake(Path(settings.lake_url)),
             clock=clock,
         )

@@ -9,6 +9,7 @@ and renames the staged batch into place. A run is executed at least once and com
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -20,7 +21,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from flowservice import catalog
+from flowservice import catalog, egress
 from flowservice.connectors import registry
 from flowservice.connectors.base import ConnectorError, FileSource, SourceObject
 from flowservice.domain import ids
@@ -139,7 +140,9 @@ def _execute(services: Services, claim: Claim) -> None:
     staging = services.lake.run_staging(tenant.org_id, tenant.sandbox_name, claim.run_id)
     try:
         staged, table_read = _copy(services, claim, context, staging)
-    except (ConnectorError, FileTooLarge) as exc:
+    except (ConnectorError, FileTooLarge, OSError) as exc:
+        if isinstance(exc, OSError) and not _out_of_space(exc):
+            raise
         listed = getattr(exc, "listed", None)
         unknown = model.UNKNOWN
         copy.status = "failed"
@@ -151,7 +154,8 @@ def _execute(services: Services, claim: Claim) -> None:
             output_files=unknown,
         )
         copy.errors = [RunError(*model.COPY_FAILED)]
-        copy.details = [RunError(model.COPY_FAILED[0], str(exc)[:1000])]
+        reason = _no_space(claim, "staging the source files", exc) if _out_of_space(exc) else str(exc)
+        copy.details = [RunError(model.COPY_FAILED[0], reason[:1000])]
         runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
         retrying = isinstance(exc, Transient) and _schedule_retry(services, claim, context)
         runs.finish_run(
@@ -191,12 +195,35 @@ def _execute(services: Services, claim: Claim) -> None:
         data,
         context.partial_percent,
         context.diagnostics,
-        max_uncompressed=services.settings.max_file_bytes,
+        max_uncompressed=services.settings.max_decompressed_bytes,
     )
-    result = promotion.promote(staged, plan, out, lambda name: _checkpoint(services, name))
-    activity, run_errors, status = _promotion_outcome(services, activity, result, staged, batch_id, context)
-    _checkpoint(services, "promotion.before_commit")
-    _commit(services, claim, place, out, result, activity, run_errors, status, context)
+    try:
+        try:
+            result = promotion.promote(staged, plan, out, lambda name: _checkpoint(services, name))
+        except OSError as exc:
+            if not _out_of_space(exc):
+                raise
+            activity.status = "failed"
+            activity.completed_at = services.clock.now_ms()
+            activity.summary = Summary(
+                input_bytes=copied, output_bytes=0, input_files=len(staged), output_files=0
+            )
+            activity.errors = [RunError(*model.PROCESSING_FAILED)]
+            activity.details = [
+                RunError(model.PROCESSING_FAILED[0], _no_space(claim, "writing the batch", exc))
+            ]
+            runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
+            error = RunError(*model.PROCESSING_FAILED)
+            runs.finish_run(services, tenant, claim.run_id, "failed", [error], fence=claim)
+            return
+        activity, run_errors, status = _promotion_outcome(
+            services, activity, result, staged, batch_id, context
+        )
+        _checkpoint(services, "promotion.before_commit")
+        _commit(services, claim, place, out, result, activity, run_errors, status, context)
+    finally:
+        # an attempt that did not commit leaves no partial batch (the commit renamed it away)
+        services.lake.discard(out)
     _checkpoint(services, "promotion.committed")
     # the records of the copied data are known once promotion has read them all (tables: at once)
     copy.summary.input_records = copy.summary.output_records = (
@@ -286,12 +313,21 @@ def _copy(
         _checkpoint(services, "copy.listed")
         return extract.staged, (extract.records, extract.bytes_read)
     zone = services.settings.landing_zone / tenant.org_id / tenant.sandbox_name
-    source = registry.file_source(context.source_spec, context.auth, landing_zone_root=zone)
+    source = registry.file_source(
+        context.source_spec, context.auth, landing_zone_root=zone, egress=egress.policy_of(services.settings)
+    )
     try:
         objects = _in_scope(source, context, claim, services)
         _checkpoint(services, "copy.listed")
         try:
-            return copy_files(source, objects, staging, max_file_bytes=services.settings.max_file_bytes), None
+            staged = copy_files(
+                source,
+                objects,
+                staging,
+                max_file_bytes=services.settings.max_file_bytes,
+                progress=lambda _files, _bytes: _checkpoint(services, "copy.file_done"),
+            )
+            return staged, None
         except ConnectorError as exc:
             exc.listed = len(objects)  # type: ignore[attr-defined]
             raise
@@ -501,6 +537,20 @@ def _finish_from_batch(services: Services, claim: Claim, batch: dict[str, Any]) 
     )
 
 
+def _out_of_space(exc: BaseException) -> bool:
+    """The lake's disk (or the quota on it) is full: the operator's matter, not a bug of the run."""
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _no_space(claim: Claim, step: str, exc: BaseException) -> str:
+    """What a run that met a full lake says (the lake's paths stay in the server's log)."""
+    log.warning("run %s: the lake is full while %s: %s", claim.run_id, step, exc)
+    return (
+        f"No space left on device in the lake while {step}; nothing of this attempt was kept. "
+        "Free space in the lake, then run the flow again."
+    )
+
+
 def _activity_id(run_id: str, name: str) -> str:
     """The same ids on every attempt of a run, so a new attempt replaces the activities of a dead one."""
     return str(uuid.uuid5(uuid.UUID(run_id), name))
@@ -515,12 +565,18 @@ def _path_prefix(paths: list[str]) -> str:
 
 def _checkpoint(services: Services, name: str) -> None:
     """Fault injection for tests: with FLOWSERVICE_HANG_AT=name the worker stops here, says so in a
-    marker file, and waits to be killed."""
+    marker file (`hang-{name}-{pid}` in the home), and waits to be killed, or until the test writes
+    `release-{name}-{pid}` beside it (a fault injected meanwhile, such as a source or database
+    outage, then meets the run at this point); once released, the checkpoint no longer stops."""
     if services.settings.hang_at != name:
+        return
+    release = services.settings.home / f"release-{name}-{os.getpid()}"
+    if release.exists():
         return
     marker = services.settings.home / f"hang-{name}-{os.getpid()}"
     marker.write_text(str(os.getpid()))
-    threading.Event().wait()
+    while not release.exists():
+        threading.Event().wait(0.05)
 
 
 @contextmanager

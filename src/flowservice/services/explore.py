@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flowservice import catalog
+from flowservice import catalog, egress
 from flowservice.connectors import registry
 from flowservice.connectors.base import ConnectorError, FileSource, ObjectMissing, TableSource
 from flowservice.domain.tenancy import Caller
@@ -97,7 +97,12 @@ def _source_of_connection(
     try:
         if row.spec_id in registry.TABLE_SOURCES:
             return TableSourceHandle(registry.table_source(row.spec_id, params))
-        return registry.file_source(row.spec_id, params, landing_zone_root=_zone(services, caller))
+        return registry.file_source(
+            row.spec_id,
+            params,
+            landing_zone_root=_zone(services, caller),
+            egress=egress.policy_of(services.settings),
+        )
     except ConnectorError as exc:
         raise ConnectorFailed(exc) from None
 

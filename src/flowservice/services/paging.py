@@ -13,12 +13,13 @@ import base64
 import hashlib
 import hmac
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flowservice.domain.tenancy import Tenant
 from flowservice.errors import InvalidRequest
-from flowservice.services.crypto import derive_key
+from flowservice.services.crypto import derive_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +33,11 @@ class Position:
 
 
 class ContinuationTokens:
-    def __init__(self, secret: bytes) -> None:
-        self._key = derive_key(secret, "flowservice/continuation-tokens")
+    """Issued under the current secret's key; read under it or a previous one (a rotation does not
+    break a client paging through a list)."""
+
+    def __init__(self, secret: bytes, previous: Sequence[bytes] = ()) -> None:
+        self._keys = derive_keys(secret, previous, "flowservice/continuation-tokens")
 
     def issue(self, tenant: Tenant, collection: str, position: Position) -> str:
         payload = {
@@ -46,7 +50,7 @@ class ContinuationTokens:
             "k": position.after,
         }
         raw = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
-        return _b64(raw) + "." + _b64(self._mac(raw))
+        return _b64(raw) + "." + _b64(self._mac(raw, self._keys[0]))
 
     def read(self, token: str, tenant: Tenant, collection: str) -> Position:
         invalid = InvalidRequest(
@@ -55,7 +59,8 @@ class ContinuationTokens:
         body, _, mac = token.partition(".")
         try:
             raw = _unb64(body)
-            good = hmac.compare_digest(_unb64(mac), self._mac(raw))
+            given = _unb64(mac)
+            good = any(hmac.compare_digest(given, self._mac(raw, key)) for key in self._keys)
             payload = json.loads(raw) if good else None
         except (ValueError, UnicodeDecodeError):
             raise invalid from None
@@ -69,8 +74,9 @@ class ContinuationTokens:
             raise invalid
         return Position(list(payload["p"]), list(payload["s"]), int(payload["l"]), list(payload["k"]))
 
-    def _mac(self, raw: bytes) -> bytes:
-        return hmac.new(self._key, raw, hashlib.sha256).digest()[:16]
+    @staticmethod
+    def _mac(raw: bytes, key: bytes) -> bytes:
+        return hmac.new(key, raw, hashlib.sha256).digest()[:16]
 
 
 def _b64(data: bytes) -> str:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import jwt
 
-from flowservice.services.crypto import derive_key
+from flowservice.services.crypto import derive_keys
 
 COOKIE = "flowservice_session"
 TTL_S = 12 * 3600
@@ -61,8 +63,12 @@ def new_session(credential: SignedIn, sandbox: str) -> Session:
 
 
 class SessionCodec:
-    def __init__(self, secret: bytes) -> None:
-        self._key = derive_key(secret, "flowservice/ui-session")
+    """Cookies signed with the current secret's key, read with it or a previous one: a key rotation
+    keeps people signed in until their session expires or the previous key is dropped."""
+
+    def __init__(self, secret: bytes, previous: Sequence[bytes] = ()) -> None:
+        self._keys = derive_keys(secret, previous, "flowservice/ui-session")
+        self._key = self._keys[0]
 
     def dump(self, session: Session, now_s: int) -> str:
         claims = {
@@ -80,9 +86,7 @@ class SessionCodec:
         if not cookie:
             return None
         try:
-            claims = jwt.decode(
-                cookie, self._key, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
-            )
+            claims = self._decode(cookie)
             exp = int(claims["exp"])
             creds = tuple(SignedIn(str(c), str(o)) for c, o in claims["creds"])
             current = int(claims["cur"])
@@ -92,3 +96,18 @@ class SessionCodec:
         if now_s >= exp or not creds or not 0 <= current < len(creds) or not csrf:
             return None
         return Session(creds, current, sandbox, csrf)
+
+    def _decode(self, cookie: str) -> dict[str, Any]:
+        for key in self._keys[:-1]:
+            try:
+                return self._decode_with(cookie, key)
+            except jwt.InvalidSignatureError:
+                continue  # signed before a key rotation, perhaps: try the previous key
+        return self._decode_with(cookie, self._keys[-1])
+
+    @staticmethod
+    def _decode_with(cookie: str, key: bytes) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            cookie, key, algorithms=["HS256"], options={"verify_exp": False, "verify_iat": False}
+        )
+        return claims

@@ -90,7 +90,8 @@ def services_of(request: Request) -> Services:
 def codec(request: Request) -> SessionCodec:
     found: SessionCodec | None = getattr(request.app.state, "ui_sessions", None)
     if found is None:
-        found = SessionCodec(services_of(request).settings.secret)
+        settings = services_of(request).settings
+        found = SessionCodec(settings.secret, settings.previous_secrets)
         request.app.state.ui_sessions = found
     return found
 

@@ -12,6 +12,7 @@ import threading
 
 import httpx
 
+from flowservice import egress
 from flowservice.services import alerts
 from flowservice.services.context import Services
 
@@ -46,7 +47,10 @@ class Notifier:
 
     def run(self) -> None:
         poll = self.services.settings.poll_seconds
-        with httpx.Client(follow_redirects=False) as client:
+        # redirects are not followed (a 3xx is an answer, not a second address to call), and the
+        # transport connects only to addresses the outbound policy allows (egress.py)
+        transport = egress.http_transport(egress.policy_of(self.services.settings))
+        with httpx.Client(follow_redirects=False, transport=transport) as client:
             while not self._stop.is_set():
                 try:
                     self.round(client)

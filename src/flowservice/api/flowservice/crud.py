@@ -15,6 +15,7 @@ from flowservice.api import listing
 from flowservice.api.deps import CallerDep, ServicesDep, TokensDep
 from flowservice.api.flowservice import BASE_PATH
 from flowservice.api.listing import ListParams
+from flowservice.api.openapi import Items, Written, list_or_count, ok
 from flowservice.services import resources
 from flowservice.services.resources import Kind
 
@@ -25,25 +26,17 @@ PatchBody = Annotated[
 IfMatch = Annotated[str | None, Header(alias="If-Match", description="The etag you last read")]
 
 
-class Written(BaseModel):
-    id: str
-    etag: str
-
-
-class ItemsResponse(BaseModel):
-    items: list[dict[str, Any]]
-
-
-class ListResponse(BaseModel):
-    items: list[dict[str, Any]]
-    _links: dict[str, Any]
-
-
 def resource_router(kind: Kind[Any], body_model: type[BaseModel], tag: str) -> APIRouter:
     router = APIRouter(prefix=f"{BASE_PATH}/{kind.collection}", tags=[tag])
     collection = kind.collection
 
-    @router.post("", status_code=201, response_model=Written, summary=f"Create a {tag[:-1].lower()}")
+    @router.post(
+        "",
+        status_code=201,
+        response_model=None,
+        responses=ok(Written, status=201, description="Created; `Location` names the new resource"),
+        summary=f"Create a {tag[:-1].lower()}",
+    )
     def create(body: body_model, services: ServicesDep, caller: CallerDep) -> JSONResponse:  # type: ignore[valid-type]
         written = resources.create(services, caller, kind, body)
         location = f"{services.settings.public_url}{BASE_PATH}/{collection}/{written.id}"
@@ -51,7 +44,7 @@ def resource_router(kind: Kind[Any], body_model: type[BaseModel], tag: str) -> A
             {"id": written.id, "etag": written.etag}, status_code=201, headers={"Location": location}
         )
 
-    @router.get("", summary=f"List {tag.lower()}", response_model=None)
+    @router.get("", summary=f"List {tag.lower()}", response_model=None, responses=list_or_count())
     def list_(services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams) -> Response:
         query, after = listing.read(params, tokens, caller.tenant, collection)
         if query.count:
@@ -59,7 +52,7 @@ def resource_router(kind: Kind[Any], body_model: type[BaseModel], tag: str) -> A
         documents, following = resources.list_page_json(services, caller, kind.model, query, after)
         return listing.json_envelope(documents, following, query, tokens, caller.tenant, collection)
 
-    @router.get("/{resource_id}", response_model=ItemsResponse, summary=f"Get one of the {tag.lower()}")
+    @router.get("/{resource_id}", response_model=Items, summary=f"Get one of the {tag.lower()}")
     def get(resource_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
         return {"items": [resources.get(services, caller, kind, resource_id)]}
 
@@ -87,6 +80,8 @@ def resource_router(kind: Kind[Any], body_model: type[BaseModel], tag: str) -> A
             delete,
             methods=["DELETE"],
             status_code=204,
+            response_model=None,
+            responses={204: {"description": "Deleted"}},
             include_in_schema=in_schema,
             summary=f"Delete one of the {tag.lower()}",
         )

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 
 from flowservice.api.deps import CallerDep, ServicesDep
 from flowservice.api.flowservice import BASE_PATH
+from flowservice.api.openapi import ConnectionTest, ok
 from flowservice.services import explore
 
 router = APIRouter(prefix=BASE_PATH, tags=["Explore"])
@@ -16,8 +17,13 @@ def explore_connection(connection_id: str, request: Request, services: ServicesD
     return explore.explore_connection(services, caller, connection_id, dict(request.query_params))
 
 
-@router.get("/connections/{connection_id}/test", summary="Test a connection")
-def test_connection(connection_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.get(
+    "/connections/{connection_id}/test",
+    summary="Test a connection",
+    response_model=None,
+    responses=ok(ConnectionTest, description="Whether the source answered; its message when it did not"),
+)
+def test_connection(connection_id: str, services: ServicesDep, caller: CallerDep) -> Any:
     return explore.test_connection(services, caller, connection_id)
 
 

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import Header, Query
 
 from flowservice.api.deps import CallerDep, ServicesDep
-from flowservice.api.flowservice.crud import Written, resource_router
+from flowservice.api.flowservice.crud import resource_router
+from flowservice.api.openapi import Written
 from flowservice.domain.flows import ACTIONS
 from flowservice.errors import InvalidRequest
 from flowservice.schemas.resources import FlowCreate

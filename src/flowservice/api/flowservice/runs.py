@@ -9,6 +9,7 @@ from flowservice.api import listing
 from flowservice.api.deps import CallerDep, ServicesDep, TokensDep
 from flowservice.api.flowservice import BASE_PATH
 from flowservice.api.listing import ListParams
+from flowservice.api.openapi import Items, RunStarted, Written, list_or_count, ok
 from flowservice.errors import InvalidRequest
 from flowservice.services import resources, triggers
 from flowservice.services import runs as run_service
@@ -18,7 +19,7 @@ router = APIRouter(prefix=f"{BASE_PATH}/runs", tags=["Runs"])
 COLLECTION = "runs"
 
 
-@router.get("", summary="List flow runs (newest first)", response_model=None)
+@router.get("", summary="List flow runs (newest first)", response_model=None, responses=list_or_count())
 def list_runs(services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams) -> Response:
     query, after = listing.read(params, tokens, caller.tenant, COLLECTION)
     if query.count:
@@ -27,7 +28,13 @@ def list_runs(services: ServicesDep, caller: CallerDep, tokens: TokensDep, param
     return listing.json_envelope(documents, following, query, tokens, caller.tenant, COLLECTION)
 
 
-@router.post("", status_code=201, summary="Start an on-demand run of a flow scheduled once")
+@router.post(
+    "",
+    status_code=201,
+    summary="Start an on-demand run of a flow scheduled once",
+    response_model=None,
+    responses=ok(RunStarted, status=201, description="The run was created, scheduled"),
+)
 def create_run(
     body: Annotated[
         dict[str, Any],
@@ -44,7 +51,11 @@ def create_run(
     return JSONResponse({**written, "items": [written]}, status_code=201)
 
 
-@router.post("/{run_id}/action", summary="Re-trigger a failed run (a new run over the same window)")
+@router.post(
+    "/{run_id}/action",
+    summary="Re-trigger a failed run (a new run over the same window)",
+    response_model=Written,
+)
 def run_action(
     run_id: str,
     services: ServicesDep,
@@ -57,6 +68,6 @@ def run_action(
     return {"id": doc["id"], "etag": doc["etag"]}
 
 
-@router.get("/{run_id}", summary="Get a flow run")
+@router.get("/{run_id}", summary="Get a flow run", response_model=Items)
 def get_run(run_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     return {"items": [run_service.get_run(services, caller.tenant, run_id)]}

@@ -8,6 +8,7 @@ from flowservice.api import listing
 from flowservice.api.deps import CallerDep, ServicesDep, TokensDep
 from flowservice.api.flowservice import BASE_PATH
 from flowservice.api.listing import ListParams
+from flowservice.api.openapi import Items, list_or_count
 from flowservice.errors import NotFound
 from flowservice.services.specs import count_specs, list_specs
 
@@ -25,14 +26,14 @@ def _list(
     return listing.envelope(page.items, page.after, query, tokens, caller.tenant, collection)
 
 
-@router.get("/connectionSpecs", summary="List connection specs")
+@router.get("/connectionSpecs", summary="List connection specs", responses=list_or_count())
 def list_connection_specs(
     services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams
 ) -> dict[str, Any]:
     return _list("connectionSpecs", services, caller, tokens, params)
 
 
-@router.get("/connectionSpecs/{spec_id}", summary="Get a connection spec")
+@router.get("/connectionSpecs/{spec_id}", summary="Get a connection spec", response_model=Items)
 def get_connection_spec(spec_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     del caller
     spec = services.catalog.connection_spec(spec_id)
@@ -41,14 +42,14 @@ def get_connection_spec(spec_id: str, services: ServicesDep, caller: CallerDep) 
     return {"items": [spec]}
 
 
-@router.get("/flowSpecs", summary="List flow specs")
+@router.get("/flowSpecs", summary="List flow specs", responses=list_or_count())
 def list_flow_specs(
     services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams
 ) -> dict[str, Any]:
     return _list("flowSpecs", services, caller, tokens, params)
 
 
-@router.get("/flowSpecs/{spec_id}", summary="Get a flow spec")
+@router.get("/flowSpecs/{spec_id}", summary="Get a flow spec", response_model=Items)
 def get_flow_spec(spec_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     del caller
     spec = services.catalog.flow_spec(spec_id)

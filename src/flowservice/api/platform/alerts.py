@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from flowservice.api import listing
 from flowservice.api.deps import CallerDep, ServicesDep, TokensDep
 from flowservice.api.listing import ListParams
+from flowservice.api.openapi import AlertRuleCreated, Items, Written, list_or_count, ok
 from flowservice.domain.flows import ACTIONS
 from flowservice.errors import InvalidRequest
 from flowservice.schemas.alerts import AlertRuleCreate
@@ -25,7 +26,13 @@ router = APIRouter(prefix=BASE, tags=["Alerts"])
 PatchBody = Annotated[list[dict[str, Any]] | dict[str, Any], Body(description="JSON Patch, as for flows")]
 
 
-@router.post("/rules", status_code=201, summary="Create an alert rule (its webhook secret is shown once)")
+@router.post(
+    "/rules",
+    status_code=201,
+    summary="Create an alert rule (its webhook secret is shown once)",
+    response_model=None,
+    responses=ok(AlertRuleCreated, status=201, description="Created; `Location` names the new rule"),
+)
 def create_rule(body: AlertRuleCreate, services: ServicesDep, caller: CallerDep) -> JSONResponse:
     made = alerts.create_rule(services, caller, body)
     location = f"{services.settings.public_url}{BASE}/rules/{made.written.id}"
@@ -51,17 +58,21 @@ def _list(
     return listing.json_envelope(documents, following, query, tokens, caller.tenant, collection)
 
 
-@router.get("/rules", summary="List alert rules", response_model=None)
+@router.get("/rules", summary="List alert rules", response_model=None, responses=list_or_count())
 def list_rules(services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams) -> Response:
     return _list(AlertRule, "alertRules", services, caller, tokens, params)
 
 
-@router.get("/rules/{rule_id}", summary="Get an alert rule")
+@router.get("/rules/{rule_id}", summary="Get an alert rule", response_model=Items)
 def get_rule(rule_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     return {"items": [resources.get(services, caller, alerts.KIND, rule_id)]}
 
 
-@router.patch("/rules/{rule_id}", summary="Change an alert rule with JSON Patch (If-Match required)")
+@router.patch(
+    "/rules/{rule_id}",
+    summary="Change an alert rule with JSON Patch (If-Match required)",
+    response_model=Written,
+)
 def patch_rule(
     rule_id: str,
     body: PatchBody,
@@ -73,13 +84,19 @@ def patch_rule(
     return {"id": written.id, "etag": written.etag}
 
 
-@router.delete("/rules/{rule_id}", status_code=204, summary="Delete an alert rule")
+@router.delete(
+    "/rules/{rule_id}",
+    status_code=204,
+    summary="Delete an alert rule",
+    response_model=None,
+    responses={204: {"description": "Deleted"}},
+)
 def delete_rule(rule_id: str, services: ServicesDep, caller: CallerDep) -> Response:
     resources.delete(services, caller, alerts.KIND, rule_id)
     return Response(status_code=204)
 
 
-@router.post("/rules/{rule_id}/action", summary="Enable or disable an alert rule")
+@router.post("/rules/{rule_id}/action", summary="Enable or disable an alert rule", response_model=Written)
 def rule_action(
     rule_id: str,
     services: ServicesDep,
@@ -93,13 +110,22 @@ def rule_action(
     return {"id": written.id, "etag": written.etag}
 
 
-@router.get("/deliveries", summary="The delivery log (filter with property=ruleId==…)", response_model=None)
+@router.get(
+    "/deliveries",
+    summary="The delivery log (filter with property=ruleId==…)",
+    response_model=None,
+    responses=list_or_count(),
+)
 def list_deliveries(
     services: ServicesDep, caller: CallerDep, tokens: TokensDep, params: ListParams
 ) -> Response:
     return _list(AlertDelivery, "alertDeliveries", services, caller, tokens, params)
 
 
-@router.get("/deliveries/{delivery_id}", summary="One delivery: its payload, attempts and last error")
+@router.get(
+    "/deliveries/{delivery_id}",
+    summary="One delivery: its payload, attempts and last error",
+    response_model=Items,
+)
 def get_delivery(delivery_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
     return {"items": [alerts.get_delivery(services, caller, delivery_id)]}

@@ -11,7 +11,13 @@ from flowservice.services import dataprep
 router = APIRouter(prefix="/data/foundation/conversion/mappingSets", tags=["Data Prep"])
 
 
-@router.post("", status_code=201, summary="Create a mapping set")
+@router.post(
+    "",
+    status_code=201,
+    summary="Create a mapping set",
+    response_model=None,
+    responses={201: {"description": "The mapping set as stored, with its id"}},
+)
 def create_mapping_set(
     body: Annotated[
         dict[str, Any],

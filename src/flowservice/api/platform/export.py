@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import StreamingResponse
 
 from flowservice.api.deps import CallerDep, ServicesDep
+from flowservice.api.openapi import FileLinks, files_or_download, ok
 from flowservice.services import export
 from flowservice.services.context import Services
 
@@ -36,8 +37,13 @@ def _link(services: Services, batch_id: str, path: str) -> str:
     return f"{services.settings.public_url}{BASE}/files/{batch_id}?path={path}"
 
 
-@router.get("/batches/{batch_id}/files", summary="The dataset files of a batch")
-def batch_files(batch_id: str, services: ServicesDep, caller: CallerDep) -> dict[str, Any]:
+@router.get(
+    "/batches/{batch_id}/files",
+    summary="The dataset files of a batch",
+    response_model=None,
+    responses=ok(FileLinks),
+)
+def batch_files(batch_id: str, services: ServicesDep, caller: CallerDep) -> Any:
     export.place_of(services, caller.tenant, batch_id)
     href = f"{services.settings.public_url}{BASE}/files/{batch_id}"
     return {
@@ -46,7 +52,12 @@ def batch_files(batch_id: str, services: ServicesDep, caller: CallerDep) -> dict
     }
 
 
-@router.get("/batches/{batch_id}/meta", summary="A batch's manifest and diagnostics", response_model=None)
+@router.get(
+    "/batches/{batch_id}/meta",
+    summary="A batch's manifest and diagnostics",
+    response_model=None,
+    responses=files_or_download(),
+)
 def batch_meta(batch_id: str, path: PathParam, services: ServicesDep, caller: CallerDep) -> Any:
     found = export.meta(services, caller.tenant, batch_id, path)
     if isinstance(found, export.Listing):
@@ -65,7 +76,10 @@ def batch_meta(batch_id: str, path: PathParam, services: ServicesDep, caller: Ca
 
 
 @router.get(
-    "/files/{batch_id}", summary="List a batch's files, or download one with ?path=", response_model=None
+    "/files/{batch_id}",
+    summary="List a batch's files, or download one with ?path=",
+    response_model=None,
+    responses=files_or_download(),
 )
 def files(
     batch_id: str,

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from flowservice.api.deps import ServicesDep
+from flowservice.api.openapi import TokenAnswer, ok
 from flowservice.services.identity import authenticate_client
 
 router = APIRouter(tags=["IMS"])
@@ -27,6 +28,8 @@ def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
 @router.post(
     "/ims/token/v3",
     summary="Exchange client credentials for an access token",
+    response_model=None,
+    responses=ok(TokenAnswer, description="An access token (`Cache-Control: no-store`)"),
     openapi_extra={
         "requestBody": {
             "content": {

@@ -15,8 +15,10 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 
 from flowservice.api.deps import CallerDep, ServicesDep
+from flowservice.api.openapi import MetricsAnswer
 from flowservice.domain import insights as model
 from flowservice.domain.insights import InsightsError
 from flowservice.domain.tenancy import Caller
@@ -60,6 +62,12 @@ class InsightsRoute(APIRoute):
                 return refusal(request, _invalid_body(list(exc.errors())))
             except InsightsError as exc:
                 return refusal(request, exc)
+            except HTTPException as exc:
+                # FastAPI's answer to a body json.loads cannot even finish (bytes that are not
+                # UTF-8, nesting deeper than the parser recurses): found by tests/api/test_fuzz.py
+                if exc.status_code != 400:
+                    raise
+                return refusal(request, InsightsError("The request body is not valid UTF-8 JSON."))
 
         return guarded
 
@@ -71,7 +79,10 @@ router = APIRouter(prefix=BASE, tags=["Observability Insights"], route_class=Ins
     "/metrics",
     summary="Ingestion metrics per dataset over time (recordsuccess/recordfailed/batch counts, size)",
     response_model=None,
-    responses={400: {"description": "INSGHT-1000-400: the payload is invalid; the title says why"}},
+    responses={
+        200: {"description": "One answer per metric asked", "model": MetricsAnswer},
+        400: {"description": "INSGHT-1000-400: the payload is invalid; the title says why"},
+    },
 )
 def metrics(body: MetricsRequest, services: ServicesDep, caller: CallerDep) -> JSONResponse:
     """Adobe's V2 metrics query, answered from the hourly and daily ingestion rollups.

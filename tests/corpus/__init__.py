@@ -1,0 +1,1 @@
+"""Generated test data: files are made by scripts here, into temporary folders, never committed."""
