@@ -4,7 +4,9 @@ This is the control plane around the engine (engine/ knows files and Arrow; this
 tenants and the catalog). Every write about a claimed run is fenced by the claim's lease epoch, so a
 worker that lost its lease (paused, partitioned, presumed dead) cannot change the run or commit a
 batch; the commit is one transaction that checks the fence, inserts the batch row (unique per run)
-and renames the staged batch into place. A run is executed at least once and committed exactly once.
+and makes the staged batch visible: a rename in a local lake; in an S3 lake, where the batch was
+uploaded under its attempt's own prefix first, the row naming that upload. A run is executed at
+least once and committed exactly once.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -29,7 +32,7 @@ from flowservice.domain.runs import COPY, PROMOTION, Activity, RunError, Summary
 from flowservice.domain.xdm import Schema, parse_schema
 from flowservice.engine import promotion
 from flowservice.engine.copy import FileTooLarge, StagedFile, copy_files, extract_table
-from flowservice.engine.lake import BatchPlace
+from flowservice.engine.lake import BatchPlace, StagedBatch
 from flowservice.errors import InvalidRequest, Terminal, Transient
 from flowservice.services import runs
 from flowservice.services.context import Services
@@ -183,7 +186,7 @@ def _execute(services: Services, claim: Claim) -> None:
     )
     runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
     place = BatchPlace(tenant.org_id, tenant.sandbox_name, context.dataset_id, batch_id)
-    out = services.lake.batch_staging(place, f"{claim.epoch}")
+    batch = services.lake.batch_staging(place, claim.run_id, f"{claim.epoch}")
     data = {"format": "parquet"} if context.is_table else context.source_data  # tables are staged as Parquet
     plan = promotion.Plan(
         context.schema,
@@ -193,10 +196,12 @@ def _execute(services: Services, claim: Claim) -> None:
         context.diagnostics,
         max_uncompressed=services.settings.max_file_bytes,
     )
-    result = promotion.promote(staged, plan, out, lambda name: _checkpoint(services, name))
+    result = promotion.promote(staged, plan, batch.path, lambda name: _checkpoint(services, name))
     activity, run_errors, status = _promotion_outcome(services, activity, result, staged, batch_id, context)
     _checkpoint(services, "promotion.before_commit")
-    _commit(services, claim, place, out, result, activity, run_errors, status, context)
+    place = services.lake.publish(batch)  # S3: uploaded under this attempt's own prefix, unreferenced
+    _checkpoint(services, "promotion.published")
+    _commit(services, claim, place, batch, result, activity, run_errors, status, context)
     _checkpoint(services, "promotion.committed")
     # the records of the copied data are known once promotion has read them all (tables: at once)
     copy.summary.input_records = copy.summary.output_records = (
@@ -315,6 +320,7 @@ def _schedule_retry(services: Services, claim: Claim, context: Context) -> bool:
             session,
             claim.tenant,
             flow,
+            services=services,
             now=now,
             params=run.doc.get("params"),
             window=claim.window,
@@ -423,14 +429,22 @@ def _commit(
     services: Services,
     claim: Claim,
     place: BatchPlace,
-    out: Path,
+    batch: StagedBatch,
     result: promotion.Result,
     activity: Activity,
     run_errors: list[RunError],
     status: str,
     context: Context,
 ) -> None:
-    """Insert the batch row and rename the staged batch into place, in one fenced transaction."""
+    """Insert the batch row and make the published batch visible, in one fenced transaction.
+
+    The row records the lake's place of the batch (`lakeAttempt`: which upload is the batch, in an
+    S3 lake), so readers resolve its files through the row and see the whole batch or none. Once
+    the outcome is known the lake settles the attempt: when the row was not written (fenced out,
+    or committed already by another attempt) its upload is deleted; when the transaction failed
+    in a way that leaves the outcome unknown, nothing is settled and retention decides later
+    from the batch row.
+    """
     now = services.clock.now_ms()
     doc = {
         "id": place.batch_id,
@@ -464,20 +478,33 @@ def _commit(
             "runId": claim.run_id,
             "promotion": activity.wire(),
             "runErrors": [e.wire() for e in run_errors],
+            "lakeAttempt": place.attempt,
         },
         "createdAt": now,
         "updatedAt": now,
         "etag": f'"{place.batch_id}"',
     }
-    with services.db.transaction() as session:
-        row = repos.runs(session, claim.tenant).get(claim.run_id, lock=True)
-        if row is None:
-            raise LeaseLost(f"run {claim.run_id} disappeared")
-        runs.check_fence(row, claim)
-        if run_repo.batch_of_run(session, claim.run_id) is not None:
-            return  # committed by an attempt that raced us past the fence: cannot happen, but never twice
-        repos.batches(session, claim.tenant).insert(doc, run_id=claim.run_id)
-        services.lake.commit(out, place)
+    committed: bool | None = None  # None: unknown, as when the database fails while committing
+    try:
+        with services.db.transaction() as session:
+            try:
+                row = repos.runs(session, claim.tenant).get(claim.run_id, lock=True)
+                if row is None:
+                    raise LeaseLost(f"run {claim.run_id} disappeared")
+                runs.check_fence(row, claim)
+                if run_repo.batch_of_run(session, claim.run_id) is not None:
+                    # by an attempt that raced us past the fence: cannot happen, but never twice
+                    committed = False
+                    return
+                repos.batches(session, claim.tenant).insert(doc, run_id=claim.run_id)
+                services.lake.commit(batch, place)
+            except BaseException:
+                committed = False  # the transaction rolls back: no row names this upload
+                raise
+        committed = True
+    finally:
+        if committed is not None:
+            services.lake.settle(batch, place, committed=committed)
 
 
 def _committed_batch(services: Services, claim: Claim) -> dict[str, Any] | None:
@@ -515,12 +542,15 @@ def _path_prefix(paths: list[str]) -> str:
 
 def _checkpoint(services: Services, name: str) -> None:
     """Fault injection for tests: with FLOWSERVICE_HANG_AT=name the worker stops here, says so in a
-    marker file, and waits to be killed."""
+    marker file, and waits to be killed, or to be let go on by a `release-{name}-{pid}` file in the
+    home (a worker partitioned while stopped here then acts late, as a paused one would)."""
     if services.settings.hang_at != name:
         return
     marker = services.settings.home / f"hang-{name}-{os.getpid()}"
     marker.write_text(str(os.getpid()))
-    threading.Event().wait()
+    release = services.settings.home / f"release-{name}-{os.getpid()}"
+    while not release.exists():
+        time.sleep(0.05)
 
 
 @contextmanager

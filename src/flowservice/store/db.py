@@ -62,6 +62,11 @@ class Database:
         with self._read_sessions() as session:
             yield session  # closing the session rolls the (autobegun) transaction back
 
+    def conninfo(self) -> str:
+        """The URL as libpq takes it (no SQLAlchemy driver suffix), for clients that are not SQLAlchemy:
+        procrastinate's connection pool."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+
     def dispose(self) -> None:
         self.engine.dispose()
         if self.read_engine is not self.engine:
