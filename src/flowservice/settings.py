@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     retention_interval_seconds: float = Field(
         default=3600.0, gt=0, description="how often the retention purge runs"
     )
+    metrics_token: SecretStr | None = Field(
+        default=None,
+        description="bearer token /metrics requires; unset: /metrics answers loopback clients only",
+    )
     test_connectors: bool = Field(default=False, description="offer the dummy connector (for tests)")
     hang_at: str = Field(default="", description="test fault injection: an engine checkpoint to stop at")
 

@@ -33,6 +33,9 @@ def assert_adobe_error(response: Any, status: int | None = None) -> None:
         assert set(body) == {"error_code", "message"}
     elif "type" in body and body["type"] == "/placeholder/type/uri":
         assert body["title"] == "BadRequestError"
+    elif "error-chain" in body:  # the Observability Insights API's own shape (digest 7.1)
+        assert body["type"].startswith("http://ns.adobe.com/aep/errors/INSGHT-")
+        assert body["status"] == response.status_code and body["report"]["tenantInfo"]
     else:
         assert {"type", "title", "status", "report", "errorMessage", "errorDetails"} <= set(body)
         assert body["status"] == response.status_code

@@ -259,6 +259,7 @@ def test_a_run_page_shows_what_the_api_says(
     assert len(lines) == records["failedRecordCount"] == 3
     assert sorted(int(line["data"]["id"]) for line in lines) == sorted(bad)
     assert "runpage/a.csv" in text  # the input manifest
+    assert f'href="/ui/alerts/deliveries?run={run["id"]}"' in text  # the alerts sent about it
     assert (
         page(browser, f"/ui/runs/{run['id']}?partial=1")
         .lstrip()

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI
 
 from flowservice import __version__, ui
-from flowservice.api import errors
+from flowservice.api import errors, metrics
 from flowservice.api.auth import Gateway
 from flowservice.api.flowservice import (
     connections,
@@ -19,8 +19,9 @@ from flowservice.api.flowservice import (
     specs,
     target_connections,
 )
-from flowservice.api.platform import alerts, catalog, dataprep, export, ims, schemas
+from flowservice.api.platform import alerts, catalog, dataprep, export, ims, insights, schemas
 from flowservice.scheduler.loop import Scheduler
+from flowservice.services import metrics as metrics_service
 from flowservice.services.context import Services
 from flowservice.services.paging import ContinuationTokens
 from flowservice.workers.notifier import Notifier
@@ -40,6 +41,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     dataprep.router,
     export.router,
     alerts.router,
+    insights.router,
 )
 
 health = APIRouter(tags=["Operations"])
@@ -89,8 +91,12 @@ def create_app(
     app.state.continuation_tokens = ContinuationTokens(services.settings.secret)
     errors.install(app)
     app.include_router(health)
+    app.include_router(metrics.router)
     for router in ROUTERS:
         app.include_router(router)
     ui.mount(app)
     app.add_middleware(Gateway, services=services)
+    # outermost: the gateway's refusals are timed too
+    app.state.metrics = metrics_service.build(services)
+    app.add_middleware(metrics.RequestLatency, histogram=app.state.metrics.http_latency)
     return app

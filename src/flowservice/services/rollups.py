@@ -87,14 +87,20 @@ def _facts(doc: dict[str, Any], default_time: int) -> dict[str, Any]:
         "duration_ms": max(0, int(completed) - int(started))
         if started is not None and completed is not None
         else 0,
-        "records_in": int(records.get("inputRecordCount") or 0),
-        "records_out": int(records.get("outputRecordCount") or 0),
-        "records_failed": int(records.get("failedRecordCount") or 0),
-        "bytes_in": int(sizes.get("inputBytes") or 0),
-        "bytes_out": int(sizes.get("outputBytes") or 0),
+        "records_in": _known(records.get("inputRecordCount")),
+        "records_out": _known(records.get("outputRecordCount")),
+        "records_failed": _known(records.get("failedRecordCount")),
+        "bytes_in": _known(sizes.get("inputBytes")),
+        "bytes_out": _known(sizes.get("outputBytes")),
         "batch_success": int(batched and status == "success"),
         "batch_failed": int(batched and status != "success"),
     }
+
+
+def _known(value: Any) -> int:
+    """A count as it adds up: -1 (Adobe's "unknown", e.g. a source that could not be read) and
+    absent values count as 0, so counters never fall."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
 
 
 def _add_totals(

@@ -169,7 +169,9 @@ def _by_month(query: Range, value: Any) -> tuple[list[tuple[ColumnElement[bool],
     start = IngestionRollup.__table__.c.bucket_start
     starts = query.month_starts
     ends = (*starts[1:], query.hi)
-    whens = [(start < _lit(end), _lit(value(cur, end))) for cur, end in zip(starts[:-1], ends[:-1], strict=True)]
+    whens = [
+        (start < _lit(end), _lit(value(cur, end))) for cur, end in zip(starts[:-1], ends[:-1], strict=True)
+    ]
     return whens, value(starts[-1], ends[-1])
 
 
@@ -220,6 +222,23 @@ def _cells(tenant: Tenant, query: Range) -> Subquery:
     table = IngestionRollup.__table__
     value = table.c[query.column]
     start = table.c.bucket_start
+    if query.granularity == query.source:  # a row is its own bucket (the key is unique): nothing to group
+        one = _lit(1)
+        return (
+            select(
+                table.c.dataset_id.label("dataset_id"),
+                start.label("bucket"),
+                one.label("points"),
+                value.label("total"),
+                value.label("largest"),
+                value.label("smallest"),
+                one.label("rows"),
+                value.label("first"),
+                value.label("weighted"),
+            )
+            .where(*_rows(tenant, query))
+            .subquery("cells")
+        )
     bucket = _bucket(query)
     end = _bucket_end(query, bucket)
     length = _lit(_source_length(query))
@@ -240,12 +259,12 @@ def _cells(tenant: Tenant, query: Range) -> Subquery:
             rows.c.dataset_id,
             rows.c.bucket,
             rows.c.points,
-            func.sum(rows.c.value).label("total"),
+            cast(func.sum(rows.c.value), BigInteger).label("total"),  # PostgreSQL: bigint, not numeric
             func.max(rows.c.value).label("largest"),
             func.min(rows.c.value).label("smallest"),
             func.count().label("rows"),
-            func.sum(rows.c.first).label("first"),
-            func.sum(rows.c.weighted).label("weighted"),
+            cast(func.sum(rows.c.first), BigInteger).label("first"),
+            cast(func.sum(rows.c.weighted), BigInteger).label("weighted"),
         )
         .group_by(rows.c.dataset_id, rows.c.bucket, rows.c.points)
         .subquery("cells")
@@ -254,27 +273,29 @@ def _cells(tenant: Tenant, query: Range) -> Subquery:
 
 def per_dataset(session: Session, tenant: Tenant, query: Range) -> list[Cell]:
     """Every (dataset, bucket) that has rows, with what its rows add up to: one statement, one row
-    per dataset and bucket."""
-    cells = _cells(tenant, query)
+    per dataset and bucket (run on the Core connection: the ORM's row handling would cost more
+    than the query)."""
+    rows = session.connection().execute(select(_cells(tenant, query)))
     return [
         Cell(
-            str(row.dataset_id),
-            int(row.bucket),
-            int(row.points),
-            float(row.total or 0),
-            float(row.largest or 0),
-            float(row.smallest or 0),
-            int(row.rows),
-            float(row.first or 0),
-            float(row.weighted or 0),
+            str(d),
+            int(b),
+            int(n),
+            float(t or 0),
+            float(hi or 0),
+            float(lo or 0),
+            int(c),
+            float(f or 0),
+            float(w or 0),
         )
-        for row in session.execute(select(cells))
+        for d, b, n, t, hi, lo, c, f, w in rows
     ]
 
 
 def _downsampled(cells: Subquery, downsample: str) -> ColumnElement[Any]:
-    """A dataset's value in a bucket, in SQL, by the rules of `domain.insights.downsampled`: a base
-    point without a row is a zero."""
+    """A counter's value in a bucket, downsampled over its base points by the rule of
+    `domain/insights.py`: a base point without a row is a zero (so `min` is 0 unless every base
+    point has a row, and `avg` divides by the bucket's base points, not by its rows)."""
     if downsample == "sum":
         return cells.c.total
     if downsample == "max":
@@ -284,6 +305,16 @@ def _downsampled(cells: Subquery, downsample: str) -> ColumnElement[Any]:
     if downsample == "avg":
         return cast(cells.c.total, Float) / cells.c.points
     raise ValueError(f"unknown downsample {downsample!r}")
+
+
+def values_per_dataset(
+    session: Session, tenant: Tenant, query: Range, downsample: str
+) -> list[tuple[str, int, float]]:
+    """(dataset, bucket, downsampled value) for every dataset and bucket that has rows: the grouped
+    counters, downsampled by the database so three columns per point reach Python, not nine."""
+    cells = _cells(tenant, query)
+    statement = select(cells.c.dataset_id, cells.c.bucket, _downsampled(cells, downsample))
+    return [(str(d), int(b), float(v or 0)) for d, b, v in session.connection().execute(statement)]
 
 
 def combined(session: Session, tenant: Tenant, query: Range, downsample: str) -> list[Across]:
@@ -296,7 +327,7 @@ def combined(session: Session, tenant: Tenant, query: Range, downsample: str) ->
     ).group_by(cells.c.bucket)
     return [
         Across(int(bucket), float(total or 0), float(largest or 0), float(smallest or 0), int(present))
-        for bucket, total, largest, smallest, present in session.execute(statement)
+        for bucket, total, largest, smallest, present in session.connection().execute(statement)
     ]
 
 
