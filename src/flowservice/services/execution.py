@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -86,20 +86,27 @@ def run_next(services: Services, owner: str) -> bool:
 
 
 def execute(services: Services, claim: Claim) -> None:
+    fenced = False
     with _heartbeat(services, claim):
         try:
             _execute(services, claim)
         except LeaseLost as exc:
+            fenced = True
             log.warning("%s", exc)
         except Exception:
             log.exception("run %s failed unexpectedly (attempt %s)", claim.run_id, claim.attempt)
             error = RunError(*model.PROCESSING_FAILED)
-            with suppress(LeaseLost):
+            try:
                 runs.finish_run(services, claim.tenant, claim.run_id, "failed", [error], fence=claim)
+            except LeaseLost:
+                fenced = True
         finally:
-            services.lake.discard(
-                services.lake.run_staging(claim.tenant.org_id, claim.tenant.sandbox_name, claim.run_id)
-            )
+            # A fenced-out attempt leaves the run's staging alone: it is the new holder's now (a
+            # takeover stages into the same folder), and retention removes what a crash leaves.
+            if not fenced:
+                services.lake.discard(
+                    services.lake.run_staging(claim.tenant.org_id, claim.tenant.sandbox_name, claim.run_id)
+                )
 
 
 def _execute(services: Services, claim: Claim) -> None:
