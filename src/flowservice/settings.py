@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     poll_seconds: float = Field(default=1.0, gt=0, description="how often idle workers look for runs")
     max_file_bytes: int = Field(default=50 * 2**30, gt=0, description="largest source file a run accepts")
     max_files_per_run: int = Field(default=100_000, gt=0, description="most source files one run takes")
+    slice_files: int = Field(
+        default=64, gt=0, description="a run with more staged files is promoted in slices by any worker"
+    )
+    slice_bytes: int = Field(
+        default=256 * 2**20, gt=0, description="a run with more staged bytes is promoted in slices"
+    )
     retry_backoff_seconds: float = Field(
         default=60.0, ge=0, description="first pause before a transient retry"
     )

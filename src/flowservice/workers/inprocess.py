@@ -18,7 +18,7 @@ import threading
 import time
 import uuid
 
-from flowservice.services import runs
+from flowservice.services import execution, runs
 from flowservice.services.context import Services
 from flowservice.workers.queue import InFlight
 
@@ -64,6 +64,9 @@ class InProcessQueue:
         lease_ms = int(self.services.settings.lease_seconds * 1000)
         while not self._stop.is_set():
             try:
+                # slices first: they belong to runs under way, whose coordinators wait for them
+                if execution.run_next_slice(self.services, owner):
+                    continue
                 claim = runs.claim_next(self.services, owner, lease_ms=lease_ms)
                 if claim is not None:
                     self.in_flight.execute(self.services, claim)

@@ -24,7 +24,7 @@ from contextlib import suppress
 
 from procrastinate import App, JobContext, PsycopgConnector
 
-from flowservice.services import dispatch, runs
+from flowservice.services import dispatch, execution, runs, slices
 from flowservice.services.context import Services
 from flowservice.workers.queue import InFlight
 
@@ -53,6 +53,7 @@ class ProcrastinateQueue:
         # jobs open a connection to finish; the listener, heartbeat and fetches need theirs
         self.app = build_app(services, pool_size=concurrency + 4)
         self.app.task(name=dispatch.TASK, queue=dispatch.QUEUE, pass_context=True)(self._execute_run)
+        self.app.task(name=slices.TASK, queue=dispatch.QUEUE, pass_context=True)(self._execute_slice)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -146,4 +147,30 @@ class ProcrastinateQueue:
                 report()
 
         threading.Thread(target=work, name=f"run-{run_id[:8]}", daemon=True).start()
+        await done
+
+    async def _execute_slice(self, context: JobContext, run_id: str, index: int) -> None:
+        """The slice task: claim that slice of the run and promote it on a daemon thread. A slice
+        done, held, or of a finished run needs nothing; one whose job is lost is taken by the run's
+        coordinator (or another job) once its lease expires."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        owner = f"{self.identity}/{context.job.id}"
+
+        def settle() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def work() -> None:
+            try:
+                claim = slices.claim_next(self.services, owner, run_id=run_id, index=index)
+                if claim is not None:
+                    execution.execute_slice(self.services, claim)
+            except BaseException:
+                log.exception("job for slice %s of run %s failed", index, run_id)
+            finally:
+                with suppress(RuntimeError):  # the loop is gone: the process is ending
+                    loop.call_soon_threadsafe(settle)
+
+        threading.Thread(target=work, name=f"slice-{run_id[:8]}-{index}", daemon=True).start()
         await done

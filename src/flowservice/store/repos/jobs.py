@@ -79,3 +79,27 @@ def orphans(session: Session, *, task: str, now: int, settled: int, limit: int) 
         .with_for_update(skip_locked=True, of=Run)
     )
     return [(run_id, ready_at) for run_id, ready_at in session.execute(query)]
+
+
+_DEFER_SLICES = text(
+    """
+    SELECT procrastinate_defer_jobs_v1(ARRAY(
+        SELECT ROW(
+            CAST(:queue AS varchar),
+            CAST(:task AS varchar),
+            0,
+            NULL::text,
+            NULL::text,
+            jsonb_build_object('run_id', CAST(:run_id AS text), 'index', item.index),
+            NULL::timestamptz
+        )::procrastinate_job_to_defer_v1
+        FROM generate_series(0, CAST(:count AS integer) - 1) AS item(index)
+    ))
+    """
+)
+
+
+def defer_slices(session: Session, *, queue: str, task: str, run_id: str, count: int) -> None:
+    """Queue one job per slice of a run (indexes 0…count-1), in one statement."""
+    if count:
+        session.execute(_DEFER_SLICES, {"queue": queue, "task": task, "run_id": run_id, "count": count})
