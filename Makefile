@@ -47,6 +47,7 @@ bench: $(VENV)/.installed-bench ## run the benchmarks (minutes; results go to BE
 	$(BIN)/python bench/runs_api.py --backend both
 	$(BIN)/python bench/ui_pages.py --backend both --reuse
 	$(BIN)/python bench/scheduler.py --backend both
+	$(BIN)/python bench/scale.py
 
 screenshots: $(VENV)/.installed-test ## re-take docs/screenshots/ from the browser test's real runs
 	FLOWSERVICE_SCREENSHOTS=docs/screenshots $(BIN)/python -m pytest -q tests/ui/test_browser.py

@@ -19,6 +19,7 @@ from flowservice import catalog
 from tests import factories
 from tests.e2e.test_ingestion import customers, write_csv
 from tests.factories import BASE, Tenant
+from tests.faults.support import lake_root
 from tests.sftp_server import start_sftp_server
 from tests.worlds import Own, own_app
 
@@ -97,7 +98,7 @@ def test_the_landing_zone_cannot_be_left(own: Own, outside: Path) -> None:
     for path in ("../outside", "in/../../outside"):  # a climbing path is refused when saved
         answer = own.client.post(f"{BASE}/sourceConnections", json=dlz(path), headers=tenant.headers())
         assert answer.status_code == 400 and answer.json()["report"]["field"] == "params.path"
-    staged = [p for p in own.services.lake.root.rglob("*") if p.is_file()]
+    staged = [p for p in lake_root(own.services).rglob("*") if p.is_file()]
     assert not any(OUTSIDE.encode() in p.read_bytes() for p in staged)
 
 
@@ -170,5 +171,5 @@ def test_an_sftp_folder_path_cannot_be_left(own: Own, sftp_root: tuple[int, Path
     for path in ("/../private", "/out-dir"):
         refused = run(own, tenant, source(path))
         assert refused["state"] == "failed", path
-    staged = [p for p in own.services.lake.root.rglob("*") if p.is_file()]
+    staged = [p for p in lake_root(own.services).rglob("*") if p.is_file()]
     assert not any(OUTSIDE.encode() in p.read_bytes() for p in staged)

@@ -136,7 +136,9 @@ def in_flight_run(world: World, tenant: Tenant, flow_id: str) -> str:
         flow = repos.flows(session, domain).get(flow_id, lock=True)
         assert flow is not None
         now = world.clock.now_ms()
-        doc = runs.insert_run(session, domain, flow, now=now, ready_at=now + 3650 * DAY_MS)
+        doc = runs.insert_run(
+            session, domain, flow, services=world.services, now=now, ready_at=now + 3650 * DAY_MS
+        )
     runs.start_run(world.services, domain, doc["id"])
     return str(doc["id"])
 

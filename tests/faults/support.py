@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from flowservice.api.app import create_app
 from flowservice.domain.clock import SYSTEM_CLOCK, Clock
+from flowservice.engine.lake import LocalLake
 from flowservice.services.context import Services
 from flowservice.settings import Settings
 from flowservice.store import migrate
@@ -121,17 +122,24 @@ def lake_leftovers(services: Services, tenant: Tenant, dataset_id: str) -> list[
     would hold disk space forever, and on a full disk that is the difference between a worker that
     recovers and one that keeps failing.
     """
-    root = services.lake.root / tenant.org_id / tenant.sandbox
+    root = lake_root(services) / tenant.org_id / tenant.sandbox
     staging = root / "datasets" / dataset_id / "batches" / ".staging"
     found = list(staging.rglob("*")) if staging.exists() else []
     runs = root / "runs"
     found += list(runs.glob("*/staging/*")) if runs.exists() else []
-    return sorted(str(p.relative_to(services.lake.root)) for p in found)
+    return sorted(str(p.relative_to(lake_root(services))) for p in found)
 
 
 def committed_folders(services: Services, tenant: Tenant, dataset_id: str) -> list[str]:
     """The batch folders readers can reach in the lake (staging excluded)."""
-    batches = services.lake.root / tenant.org_id / tenant.sandbox / "datasets" / dataset_id / "batches"
+    batches = lake_root(services) / tenant.org_id / tenant.sandbox / "datasets" / dataset_id / "batches"
     if not batches.exists():
         return []
     return sorted(p.name for p in batches.iterdir() if not p.name.startswith("."))
+
+
+def lake_root(services: Services) -> Path:
+    """The folder of the local lake these tests run on."""
+    lake = services.lake
+    assert isinstance(lake, LocalLake), "these tests need the local lake"
+    return lake.root

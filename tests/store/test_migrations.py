@@ -48,7 +48,8 @@ def test_upgrade_matches_models_and_round_trips(empty_database: str) -> None:
     migrate.upgrade(empty_database)
     engine = make_engine(empty_database)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": migrate.ours})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == [], f"models and migrations differ: {diff}"
 
     migrate.downgrade(empty_database, "base")

@@ -17,8 +17,14 @@ from flowservice.cli import remote
 # The server's modules are imported by the commands that use them, not here: `flowservice runs …`
 # talks HTTP only, and should not pay half a second loading SQLAlchemy, Alembic and the services.
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flowservice.services.context import Services
     from flowservice.services.identity import NewCredential
+    from flowservice.workers.inprocess import InProcessQueue
+    from flowservice.workers.procrastinate_queue import ProcrastinateQueue
+
+    Executors = InProcessQueue | ProcrastinateQueue
 
 app = typer.Typer(help="flowservice: a self-hosted Flow Service API.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -187,8 +193,11 @@ def serve(
     ),
     demo: bool = typer.Option(True, "--demo/--no-demo", help="with --dev: run a sample dataflow once"),
     workers: int | None = typer.Option(None, "--workers", help="run executors (default FLOWSERVICE_WORKERS)"),
+    no_workers: bool = typer.Option(
+        False, "--no-workers", help="API, pages and scheduler only: `flowservice worker` executes the runs"
+    ),
 ) -> None:
-    """Serve the API with its run workers."""
+    """Serve the API with its run workers (with FLOWSERVICE_QUEUE=postgres: only when asked for)."""
     import uvicorn
 
     from flowservice.api.app import create_app
@@ -196,7 +205,6 @@ def serve(
     from flowservice.services.context import Services
     from flowservice.settings import Settings
     from flowservice.store import migrate
-    from flowservice.workers.inprocess import InProcessQueue
     from flowservice.workers.notifier import Notifier
 
     settings = Settings.load()
@@ -206,7 +214,12 @@ def serve(
     migrate.upgrade(settings.database_url)
     services = Services.from_settings(settings)
     count = settings.workers if workers is None else workers
-    queue = InProcessQueue(services, count) if count > 0 else None
+    if no_workers or (
+        # distributed: runs are for `flowservice worker` processes unless this one is asked to execute too
+        settings.queue == "postgres" and workers is None and "workers" not in settings.model_fields_set
+    ):
+        count = 0
+    queue = _queue(services, count) if count > 0 else None
     # the scheduler process also notifies: both are the background work one such process does
     scheduler = Scheduler(services) if settings.scheduler else None
     notifier = Notifier(services) if settings.scheduler else None
@@ -255,28 +268,54 @@ def scheduler_command() -> None:
 def worker(
     concurrency: int = typer.Option(2, "--concurrency", help="runs executed at once by this process"),
 ) -> None:
-    """Execute runs (no API): start as many as you like against the same database and lake."""
+    """Execute runs (no API): start as many as you like against the same database and lake.
+
+    SIGTERM (or Ctrl-C) stops claiming runs, waits up to FLOWSERVICE_SHUTDOWN_TIMEOUT_SECONDS for
+    the runs in flight, gives back those still going (another worker resumes them) and exits 0."""
+    import logging
     import signal
     import threading
 
     from flowservice.services.context import Services
     from flowservice.settings import Settings
     from flowservice.store.db import printable_url
-    from flowservice.workers.inprocess import InProcessQueue
 
     settings = Settings.load()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     services = Services.from_settings(settings)
-    queue = InProcessQueue(services, concurrency)
     stop = threading.Event()
+    queue = _queue(services, concurrency, on_exit=stop.set)
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     queue.start()
+    mode = "procrastinate jobs" if settings.queue == "postgres" else "runs"
     console.print(
-        f"worker {queue.identity}: {concurrency} executors on {printable_url(settings.database_url)}"
+        f"worker {queue.identity}: {concurrency} executors taking {mode} "
+        f"on {printable_url(settings.database_url)}"
     )
     stop.wait()
-    queue.stop(timeout=60)
+    failure = getattr(queue, "error", None)
+    if failure is None:
+        timeout = settings.shutdown_timeout_seconds
+        console.print(
+            f"stopping: no new runs; waiting up to {timeout:g} s for {len(queue.in_flight)} in flight"
+        )
+    queue.stop(timeout=settings.shutdown_timeout_seconds)
     services.close()
+    if failure is not None:
+        raise _fail(f"the worker stopped: {failure}")
+    console.print("stopped")
+
+
+def _queue(services: Services, count: int, *, on_exit: Callable[[], None] | None = None) -> Executors:
+    """The run executors of this process, for the configured queue."""
+    if services.settings.queue == "postgres":
+        from flowservice.workers.procrastinate_queue import ProcrastinateQueue
+
+        return ProcrastinateQueue(services, count, on_exit=on_exit)
+    from flowservice.workers.inprocess import InProcessQueue
+
+    return InProcessQueue(services, count)
 
 
 @landing_zone_app.command("upload")
@@ -354,3 +393,24 @@ def main() -> None:
     except BrokenPipeError:  # `flowservice runs list --json | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         sys.exit(0)
+    except Exception as exc:
+        message = _settings_error(exc)
+        if message is None:
+            raise
+        errors.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+        sys.exit(2)  # a usage error, like a missing client setting (cli/remote.py)
+
+
+def _settings_error(exc: Exception) -> str | None:
+    """The FLOWSERVICE_* settings the environment got wrong, one line each; None for other errors.
+    (pydantic is imported here, on the error path, so the HTTP commands do not pay for it.)"""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError) or exc.title != "Settings":
+        return None
+    lines = []
+    for error in exc.errors():
+        text = str(error["msg"]).removeprefix("Value error, ")
+        name = "FLOWSERVICE_" + "_".join(str(part) for part in error["loc"]).upper()
+        lines.append(f"{name}: {text}" if error["loc"] and not text.startswith("FLOWSERVICE_") else text)
+    return "\n".join(lines)

@@ -54,6 +54,10 @@ def copy_files(
         if obj.size > max_file_bytes:
             raise FileTooLarge(f"{obj.path} has {obj.size} bytes; the limit is {max_file_bytes}")
         target = staging / staged_name(index, obj.path)
+        # An attempt that died after staging (SIGKILL, a released lease) left its files here. A
+        # landing-zone file staged by a hard link shares its bytes with the source: opening it "wb"
+        # would empty the customer's file. Unlinking only drops the name; the source is untouched.
+        target.unlink(missing_ok=True)
         linked = _link(source, obj, target)
         if linked is not None:
             staged.append(StagedFile(obj, target, linked))

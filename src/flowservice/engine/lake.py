@@ -1,6 +1,11 @@
 """The lake: where staged source files, dataset batches and their diagnostics live.
 
-Layout (DESIGN.md §5), under the lake root:
+`Lake` is what the control plane (services/execution.py, export.py, retention.py) asks of a lake;
+two implement it: `LocalLake` here (a folder, the default) and `S3Lake` in engine/s3_lake.py (an
+S3 bucket shared by workers on many machines). The engine's own work is on local disk in both:
+the Copy Activity stages into `run_staging`, the Promotion Activity writes into `batch_staging`.
+
+Layout of a local lake (DESIGN.md §5), under the lake root:
 
     {org}/{sandbox}/runs/{run}/staging/…                 files copied by the Copy Activity
     {org}/{sandbox}/datasets/{dataset}/batches/{batch}/  a committed batch: part-*.parquet,
@@ -8,12 +13,15 @@ Layout (DESIGN.md §5), under the lake root:
     {org}/{sandbox}/datasets/{dataset}/batches/.staging/{batch}.{attempt}/   a batch being written
     .retention-diagnostics                               retention's mark: diagnostics purged before
 
-A batch is written under its staging name and made visible by one rename, done while the run's
-database row is locked and the batch's catalog row is inserted (services/execution.py): readers
-see whole batches or none, and a crashed attempt leaves only staging folders behind.
+A batch is committed in four steps around the fenced transaction that inserts its catalog row
+(services/execution.py): `publish` before it (nothing for a local lake: the staging folder is
+already in the lake; an upload for S3), `commit` inside it, after the row insert (the rename here;
+nothing for S3, whose commit point is the row itself), then `settle` once the outcome is known.
+Readers see whole batches or none, and a crashed attempt leaves only staging behind.
 
-Retention (services/retention.py) deletes only diagnostics and run staging, through the guarded
-`remove_diagnostics` and `remove_run_staging`; nothing else here deletes a committed file.
+Retention (services/retention.py) deletes only diagnostics, run staging and uploads no batch row
+refers to, through the guarded `remove_diagnostics`, `remove_run_staging` and `remove_upload`;
+nothing else here deletes a committed file.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import uuid
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 STAGING = ".staging"
 DIAGNOSTICS = ("row_errors", "row_error_samples.json")  # all that remove_diagnostics may delete
@@ -39,10 +47,14 @@ class LakePathError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class BatchPlace:
+    """Where a batch lives. `attempt` names the upload its batch row committed, in a lake without
+    renames (S3); it is "" in a local lake, whose committed batch has one folder."""
+
     org: str
     sandbox: str
     dataset_id: str
     batch_id: str
+    attempt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,8 +63,92 @@ class LakeFile:
     size: int
 
 
+@dataclass(frozen=True, slots=True)
+class StagedBatch:
+    """A batch one attempt of its run is writing, in a local folder (`path`)."""
+
+    path: Path
+    place: BatchPlace
+    run_id: str
+    attempt: str  # unique per attempt of the run (its lease epoch)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingUpload:
+    """An upload of a batch that has not been settled: committed by its batch row, or garbage."""
+
+    run_id: str
+    place: BatchPlace  # with the upload's attempt
+    modified_ms: int  # when the upload began (epoch ms)
+
+
+class Lake(Protocol):
+    """What running, exporting and retaining batches need of a lake, wherever its bytes are."""
+
+    def run_staging(self, org: str, sandbox: str, run_id: str) -> Path:
+        """The local folder the Copy Activity stages a run's input into."""
+        ...
+
+    def discard(self, path: Path) -> None:
+        """Delete a local staging folder, if it is there."""
+        ...
+
+    def batch_staging(self, place: BatchPlace, run_id: str, attempt: str) -> StagedBatch:
+        """A new, empty local folder for the Promotion Activity's output."""
+        ...
+
+    def publish(self, staged: StagedBatch) -> BatchPlace:
+        """Before the commit transaction: put the staged batch where readers of `place` could find it,
+        invisible until the batch row is committed. The place returned is what the row records."""
+        ...
+
+    def commit(self, staged: StagedBatch, place: BatchPlace) -> None:
+        """Inside the commit transaction, after the batch row is inserted: make the batch visible."""
+        ...
+
+    def settle(self, staged: StagedBatch, place: BatchPlace, *, committed: bool) -> None:
+        """After the commit transaction, when its outcome is known: clean up behind the attempt, and,
+        when the row was not written, delete what `publish` wrote."""
+        ...
+
+    def files(self, place: BatchPlace, under: str = "") -> list[LakeFile]: ...
+
+    def open(self, place: BatchPlace, relative: str) -> BinaryIO:
+        """A file of a committed batch as a stream (never read whole into memory)."""
+        ...
+
+    def exists(self, place: BatchPlace, relative: str) -> bool: ...
+
+    def is_folder(self, place: BatchPlace, relative: str) -> bool: ...
+
+    def remove_diagnostics(self, place: BatchPlace) -> int | None:
+        """Delete a committed batch's `row_errors/` and `row_error_samples.json`, nothing else: the
+        bytes freed, None if it had none."""
+        ...
+
+    def stale_runs(self, org: str, sandbox: str, before_ms: int) -> list[str]: ...
+
+    def remove_run_staging(self, org: str, sandbox: str, run_id: str) -> int | None: ...
+
+    def pending_uploads(self, org: str, sandbox: str, before_ms: int) -> list[PendingUpload]:
+        """Uploads begun before `before_ms` and never settled (their attempt crashed or was fenced out
+        before it could say): retention decides from the batch rows which are garbage."""
+        ...
+
+    def remove_upload(self, pending: PendingUpload, *, committed: bool) -> int:
+        """Forget a pending upload; unless its batch row `committed` it, delete its files too: the
+        bytes freed."""
+        ...
+
+    def diagnostics_purged_before(self) -> int: ...
+
+    def set_diagnostics_purged_before(self, ms: int) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class LocalLake:
-    """A lake in a local folder (the embedded default)."""
+    """A lake in a local folder (the embedded default): the commit is a rename."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -64,14 +160,25 @@ class LocalLake:
     def batch_dir(self, place: BatchPlace) -> Path:
         return self._batches(place) / place.batch_id
 
-    def batch_staging(self, place: BatchPlace, attempt: str) -> Path:
-        path = self._batches(place) / STAGING / f"{place.batch_id}.{attempt}"
+    def batch_staging(self, place: BatchPlace, run_id: str, attempt: str) -> StagedBatch:
+        """Inside the lake, beside the batch's final folder, so that the commit is one rename."""
+        path = self._plain(
+            self._batches(place) / STAGING / f"{place.batch_id}.{attempt}",
+            place.org,
+            place.sandbox,
+            place.dataset_id,
+            place.batch_id,
+            attempt,
+        )
         if path.exists():
             shutil.rmtree(path)
         path.mkdir(parents=True)
-        return path
+        return StagedBatch(path, place, run_id, attempt)
 
-    def commit(self, staging: Path, place: BatchPlace) -> Path:
+    def publish(self, staged: StagedBatch) -> BatchPlace:
+        return staged.place  # the staging folder is in the lake already, invisible by its name
+
+    def commit(self, staged: StagedBatch, place: BatchPlace) -> None:
         """Make a staged batch visible under its final name, in one rename.
 
         A folder already there can only be left by an attempt that renamed and then died before its
@@ -80,12 +187,18 @@ class LocalLake:
         final = self.batch_dir(place)
         if final.exists():
             shutil.rmtree(final)
-        os.replace(staging, final)
+        os.replace(staged.path, final)
         _fsync_dir(final.parent)
-        return final
+
+    def settle(self, staged: StagedBatch, place: BatchPlace, *, committed: bool) -> None:
+        if not committed:  # committed, the folder was renamed away
+            self.discard(staged.path)
 
     def discard(self, path: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        pass
 
     def files(self, place: BatchPlace, under: str = "") -> list[LakeFile]:
         base = self.batch_dir(place)
@@ -144,7 +257,7 @@ class LocalLake:
         return sorted(
             entry.name
             for entry in entries
-            if _plain_name(entry.name)
+            if plain_name(entry.name)
             and entry.is_dir(follow_symlinks=False)
             and entry.stat(follow_symlinks=False).st_mtime_ns // 1_000_000 < before_ms
         )
@@ -160,6 +273,12 @@ class LocalLake:
             if exc.errno not in (errno.ENOENT, errno.ENOTEMPTY, errno.EEXIST):
                 raise
         return freed if found else None
+
+    def pending_uploads(self, org: str, sandbox: str, before_ms: int) -> list[PendingUpload]:
+        return []  # nothing is uploaded: a batch is committed by renaming its staging folder
+
+    def remove_upload(self, pending: PendingUpload, *, committed: bool) -> int:
+        return 0
 
     def diagnostics_purged_before(self) -> int:
         """Retention's mark (epoch ms): diagnostics of batches created before it are gone already, so a
@@ -177,7 +296,7 @@ class LocalLake:
 
     def _plain(self, path: Path, *names: str) -> Path:
         """`path`, made of `names` that are each one ordinary folder name, inside the lake's root."""
-        if not all(_plain_name(n) for n in names) or not path.resolve().is_relative_to(self.root.resolve()):
+        if not all(plain_name(n) for n in names) or not path.resolve().is_relative_to(self.root.resolve()):
             raise LakePathError(f"'{'/'.join(names)[:200]}' is not a place in the lake")
         return path
 
@@ -186,16 +305,21 @@ class LocalLake:
 
     @staticmethod
     def _inside(base: Path, relative: str) -> Path:
-        parts = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
-        if any(p == ".." or "\x00" in p for p in parts):
-            raise LakePathError(f"'{relative[:200]}' is not a path inside the batch")
-        candidate = base.joinpath(*parts)
+        candidate = base.joinpath(*relative_parts(relative))
         if not candidate.resolve().is_relative_to(base.resolve()):
             raise LakePathError(f"'{relative[:200]}' is not a path inside the batch")
         return candidate
 
 
-def _plain_name(name: str) -> bool:
+def relative_parts(relative: str) -> list[str]:
+    """The components of a path inside a batch ("a/./b" → a, b); one that would climb out raises."""
+    parts = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
+    if any(p == ".." or "\x00" in p for p in parts):
+        raise LakePathError(f"'{relative[:200]}' is not a path inside the batch")
+    return parts
+
+
+def plain_name(name: str) -> bool:
     """One path component that is not hidden (`.staging`, the mark), `..`, or a separator in disguise."""
     return bool(name) and not name.startswith(".") and not any(c in name for c in "/\\\x00")
 

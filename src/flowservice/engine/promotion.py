@@ -101,8 +101,19 @@ class Result:
         return 100.0 * self.bad_records / self.input_records if self.input_records else 0.0
 
 
-def promote(files: Sequence[StagedFile], plan: Plan, out: Path, checkpoint: Checkpoint) -> Result:
+def promote(
+    files: Sequence[StagedFile],
+    plan: Plan,
+    out: Path,
+    checkpoint: Checkpoint,
+    *,
+    decide: bool = True,
+    part_prefix: str = "",
+) -> Result:
     """Promote the staged files into `out` (parts, `input_files`, diagnostics); decide acceptance.
+
+    A slice of a run (`decide=False`) keeps its parts whatever it found: acceptance is decided for
+    the whole run once every slice is done (`combine`). `part_prefix` keeps slices' part names apart.
 
     This thread parses (Arrow releases the GIL while it does); each batch then goes to one of
     `LANES` lanes, threads that map, validate and write Parquet parts of their own. The work of a
@@ -114,7 +125,7 @@ def promote(files: Sequence[StagedFile], plan: Plan, out: Path, checkpoint: Chec
     # e-mails) costs a hash table per page, then falls back anyway.
     dictionary = [".".join(f.path) for f in plan.schema.fields if f.enum is not None or f.type == "boolean"]
     with _Diagnostics(out, enabled=plan.diagnostics) as diagnostics:
-        names = _PartNames()
+        names = _PartNames(part_prefix)
         lanes = [
             _Lane(_PartWriter(out, target, checkpoint, dictionary, names), plan, diagnostics)
             for _ in range(LANES)
@@ -147,7 +158,7 @@ def promote(files: Sequence[StagedFile], plan: Plan, out: Path, checkpoint: Chec
     written_good = sum(lane.parts.rows for lane in lanes)
     result.error_counts = {code: n for code, n in counts.items() if n}
     unreadable = [f for f in result.files if f.error is not None]
-    result.rejected = _rejected(result, plan, unreadable)
+    result.rejected = decide and _rejected(result, plan, unreadable)
     if result.rejected:
         for name in result.parts:
             (out / name).unlink(missing_ok=True)
@@ -159,6 +170,34 @@ def promote(files: Sequence[StagedFile], plan: Plan, out: Path, checkpoint: Chec
     result.diagnostics_written = diagnostics.written
     _write_manifest(out, result)
     return result
+
+
+def combine(results: Sequence[Result], plan: Plan) -> Result:
+    """The result of a run promoted in slices (each with `decide=False`): exact sums of the slices'
+    counts, its files in slice order, and acceptance decided over the whole, as `promote` would."""
+    total = Result()
+    counts: Counter[str] = Counter()
+    for part in results:
+        total.input_records += part.input_records
+        total.bad_records += part.bad_records
+        total.output_records += part.output_records
+        total.output_bytes += part.output_bytes
+        total.parts += part.parts
+        total.files += part.files
+        counts.update(part.error_counts)
+        total.diagnostics_written = total.diagnostics_written or part.diagnostics_written
+    total.error_counts = {code: n for code, n in counts.items() if n}
+    total.rejected = _rejected(total, plan, [f for f in total.files if f.error is not None])
+    if total.rejected:
+        total.parts, total.output_bytes = [], 0
+        total.output_records, total.failed_records = 0, total.input_records
+    else:
+        total.failed_records = total.bad_records
+    return total
+
+
+def write_manifest(out: Path, result: Result) -> None:
+    _write_manifest(out, result)
 
 
 def _rejected(result: Result, plan: Plan, unreadable: list[FileOutcome]) -> bool:
@@ -251,13 +290,14 @@ def _constant(text: str) -> Any:
 class _PartNames:
     """Part file names, unique across lanes."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "") -> None:
+        self._prefix = prefix
         self._next = 0
         self._lock = threading.Lock()
 
     def take(self) -> str:
         with self._lock:
-            name = f"part-{self._next:05d}.parquet"
+            name = f"part-{self._prefix}{self._next:05d}.parquet"
             self._next += 1
             return name
 

@@ -7,14 +7,19 @@ run: they share the due flows and never create a run twice.
 The same process runs the retention purge, on a thread of its own so that a long first purge (a
 history reaching past the limit) never delays a slot; purges are idempotent and share work by
 SKIP LOCKED, so several schedulers purging at once is harmless.
+
+With the distributed queue (FLOWSERVICE_QUEUE=postgres) each round also queues new jobs for runs
+whose jobs were lost with a killed worker (`dispatch.requeue_lost`; a no-op for the embedded queue,
+whose workers find such runs in the store by themselves).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
-from flowservice.services import retention, scheduling
+from flowservice.services import dispatch, retention, scheduling
 from flowservice.services.context import Services
 
 log = logging.getLogger("flowservice.scheduler")
@@ -92,6 +97,7 @@ class Scheduler:
 
     def run(self) -> None:
         poll = self.services.settings.poll_seconds
+        swept = float("-inf")
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -99,6 +105,12 @@ class Scheduler:
             except Exception:  # a database outage must not end scheduling for good
                 log.exception("scheduler tick failed")
                 upcoming = None
+            if time.monotonic() - swept >= poll:  # at most once a poll, however busy the slots
+                swept = time.monotonic()
+                try:
+                    dispatch.requeue_lost(self.services)
+                except Exception:
+                    log.exception("could not queue lost runs again")
             now = self.services.clock.now_ms()
             wait = poll if upcoming is None else min(poll, max(0.0, (upcoming - now) / 1000))
             self._stop.wait(wait)

@@ -4,14 +4,18 @@ This is the control plane around the engine (engine/ knows files and Arrow; this
 tenants and the catalog). Every write about a claimed run is fenced by the claim's lease epoch, so a
 worker that lost its lease (paused, partitioned, presumed dead) cannot change the run or commit a
 batch; the commit is one transaction that checks the fence, inserts the batch row (unique per run)
-and renames the staged batch into place. A run is executed at least once and committed exactly once.
+and makes the staged batch visible: a rename in a local lake; in an S3 lake, where the batch was
+uploaded under its attempt's own prefix first, the row naming that upload. A run is executed at
+least once and committed exactly once.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import os
+import shutil
 import threading
 import uuid
 from collections.abc import Iterator
@@ -30,9 +34,9 @@ from flowservice.domain.runs import COPY, PROMOTION, Activity, RunError, Summary
 from flowservice.domain.xdm import Schema, parse_schema
 from flowservice.engine import promotion
 from flowservice.engine.copy import FileTooLarge, StagedFile, copy_files, extract_table
-from flowservice.engine.lake import BatchPlace
+from flowservice.engine.lake import BatchPlace, StagedBatch
 from flowservice.errors import InvalidRequest, Terminal, Transient
-from flowservice.services import runs
+from flowservice.services import runs, slices
 from flowservice.services.context import Services
 from flowservice.services.runs import Claim, LeaseLost
 from flowservice.store.repos import resources as repos
@@ -43,6 +47,11 @@ log = logging.getLogger("flowservice.engine")
 EXPORT = "/data/foundation/export/batches"
 TABLE_SPECS = frozenset({catalog.POSTGRESQL, catalog.MYSQL, catalog.MARIADB})
 DEFAULT_RETRIES = 3
+SLICES = "slices"  # the slices' outputs, in the run's staging folder
+
+
+class SliceFailed(Terminal):
+    """A slice of the run failed as often as slices are tried."""
 
 
 class RunSetupError(Terminal):
@@ -84,20 +93,27 @@ def run_next(services: Services, owner: str) -> bool:
 
 
 def execute(services: Services, claim: Claim) -> None:
+    fenced = False
     with _heartbeat(services, claim):
         try:
             _execute(services, claim)
         except LeaseLost as exc:
+            fenced = True
             log.warning("%s", exc)
         except Exception:
             log.exception("run %s failed unexpectedly (attempt %s)", claim.run_id, claim.attempt)
             error = RunError(*model.PROCESSING_FAILED)
-            with suppress(LeaseLost):
+            try:
                 runs.finish_run(services, claim.tenant, claim.run_id, "failed", [error], fence=claim)
+            except LeaseLost:
+                fenced = True
         finally:
-            services.lake.discard(
-                services.lake.run_staging(claim.tenant.org_id, claim.tenant.sandbox_name, claim.run_id)
-            )
+            # A fenced-out attempt leaves the run's staging alone: it is the new holder's now (a
+            # takeover stages into the same folder), and retention removes what a crash leaves.
+            if not fenced:
+                services.lake.discard(
+                    services.lake.run_staging(claim.tenant.org_id, claim.tenant.sandbox_name, claim.run_id)
+                )
 
 
 def _execute(services: Services, claim: Claim) -> None:
@@ -138,8 +154,14 @@ def _execute(services: Services, claim: Claim) -> None:
     )
     runs.record_activity(services, tenant, claim.run_id, copy, fence=claim)
     staging = services.lake.run_staging(tenant.org_id, tenant.sandbox_name, claim.run_id)
+    planned = slices.states(services, claim.run_id)
     try:
-        staged, table_read = _copy(services, claim, context, staging)
+        if planned:  # an earlier attempt staged the files and sliced the run: its slices go on
+            staged = [f for s in planned for f in slices.staged_files(s.files, staging)]
+            staged.sort(key=lambda f: f.staged.name)
+            table_read = None
+        else:
+            staged, table_read = _copy(services, claim, context, staging)
     except (ConnectorError, FileTooLarge, OSError) as exc:
         if isinstance(exc, OSError) and not _out_of_space(exc):
             raise
@@ -187,19 +209,14 @@ def _execute(services: Services, claim: Claim) -> None:
     )
     runs.record_activity(services, tenant, claim.run_id, activity, fence=claim)
     place = BatchPlace(tenant.org_id, tenant.sandbox_name, context.dataset_id, batch_id)
-    out = services.lake.batch_staging(place, f"{claim.epoch}")
-    data = {"format": "parquet"} if context.is_table else context.source_data  # tables are staged as Parquet
-    plan = promotion.Plan(
-        context.schema,
-        context.rules,
-        data,
-        context.partial_percent,
-        context.diagnostics,
-        max_uncompressed=services.settings.max_decompressed_bytes,
-    )
+    batch = services.lake.batch_staging(place, claim.run_id, f"{claim.epoch}")
+    plan = _plan(services, context)
     try:
         try:
-            result = promotion.promote(staged, plan, out, lambda name: _checkpoint(services, name))
+            if planned or (not context.is_table and slices.wanted(services, staged)):
+                result = _promote_in_slices(services, claim, plan, staged, staging, batch.path)
+            else:
+                result = promotion.promote(staged, plan, batch.path, lambda name: _checkpoint(services, name))
         except OSError as exc:
             if not _out_of_space(exc):
                 raise
@@ -220,10 +237,12 @@ def _execute(services: Services, claim: Claim) -> None:
             services, activity, result, staged, batch_id, context
         )
         _checkpoint(services, "promotion.before_commit")
-        _commit(services, claim, place, out, result, activity, run_errors, status, context)
+        place = services.lake.publish(batch)  # S3: uploaded under this attempt's own prefix, unreferenced
+        _checkpoint(services, "promotion.published")
+        _commit(services, claim, place, batch, result, activity, run_errors, status, context)
     finally:
-        # an attempt that did not commit leaves no partial batch (the commit renamed it away)
-        services.lake.discard(out)
+        # an attempt that did not commit leaves no partial batch here (a local commit renamed it away)
+        services.lake.discard(batch.path)
     _checkpoint(services, "promotion.committed")
     # the records of the copied data are known once promotion has read them all (tables: at once)
     copy.summary.input_records = copy.summary.output_records = (
@@ -234,7 +253,144 @@ def _execute(services: Services, claim: Claim) -> None:
     runs.finish_run(services, tenant, claim.run_id, status, run_errors, fence=claim)
 
 
-def _context(services: Services, claim: Claim) -> Context:
+def run_next_slice(services: Services, owner: str) -> bool:
+    """Claim and promote one slice of any run in progress; False when there was none."""
+    claim = slices.claim_next(services, owner)
+    if claim is None:
+        return False
+    execute_slice(services, claim)
+    return True
+
+
+def execute_slice(services: Services, claim: slices.SliceClaim) -> None:
+    """Promote one slice's files into a folder of this claim's own (parts named after the slice),
+    then record its result, fenced by the slice's epoch. A failure gives the slice back to be tried
+    again alone (up to `slices.ATTEMPTS`); the other slices keep their results."""
+    staging = services.lake.run_staging(claim.tenant.org_id, claim.tenant.sandbox_name, claim.run_id)
+    folder = f"{claim.index:05d}.{claim.epoch}"
+    out = staging / SLICES / folder
+    with _slice_heartbeat(services, claim):
+        try:
+            _checkpoint(services, "slice.started")
+            context = _context(services, claim)
+            files = slices.staged_files(claim.files, staging)
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            result = promotion.promote(
+                files,
+                _plan(services, context),
+                out,
+                lambda name: _checkpoint(services, name),
+                decide=False,
+                part_prefix=f"s{claim.index:05d}-",
+            )
+            _checkpoint(services, "slice.promoted")
+            slices.finish(services, claim, slices.result_doc(result, folder))
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            services.lake.discard(out)
+        except Exception as exc:
+            log.exception("slice %s of run %s failed (attempt %s)", claim.index, claim.run_id, claim.attempts)
+            services.lake.discard(out)
+            with suppress(Exception):  # a database outage: the slice's lease expires and it is taken again
+                slices.fail(
+                    services, claim, f"{type(exc).__name__}: {exc}", retry=not isinstance(exc, Terminal)
+                )
+
+
+def _promote_in_slices(
+    services: Services,
+    claim: Claim,
+    plan: promotion.Plan,
+    staged: list[StagedFile],
+    staging: Path,
+    out: Path,
+) -> promotion.Result:
+    """Slice the run (unless an earlier attempt did), promote slices until none is left to claim,
+    wait for those other workers hold, and assemble all of them in `out` as one batch."""
+    slices.plan(services, claim, staged, staging)
+    owner = f"{claim.owner}/slices"
+    wake = threading.Event()
+
+    def listener(run_id: str) -> None:
+        if run_id == claim.run_id:
+            wake.set()
+
+    services.run_listeners.append(listener)
+    try:
+        while True:
+            taken = slices.claim_next(services, owner, run_id=claim.run_id)
+            if taken is not None:
+                execute_slice(services, taken)
+                continue
+            states = slices.states(services, claim.run_id)
+            failed = next((s for s in states if s.status == "failed"), None)
+            if failed is not None:
+                raise SliceFailed(
+                    f"slice {failed.index} of run {claim.run_id} failed {failed.attempts} times: {failed.error}"
+                )
+            if all(s.status == "done" for s in states):
+                break
+            wake.wait(min(services.settings.poll_seconds, 0.5))
+            wake.clear()
+    finally:
+        services.run_listeners.remove(listener)
+    _checkpoint(services, "slices.done")
+    return _assemble(states, staging, out, plan)
+
+
+def _assemble(
+    states: list[slices.SliceState], staging: Path, out: Path, plan: promotion.Plan
+) -> promotion.Result:
+    """The slices' parts (hard links: the slices' folders stay whole for a later attempt of the run)
+    and diagnostics in the batch's staging folder, with the exact sums of their counts."""
+    results: list[promotion.Result] = []
+    folders: list[Path] = []
+    for state in states:
+        assert state.result is not None
+        folders.append(staging / SLICES / str(state.result["folder"]))
+        results.append(slices.result_of(state.result, slices.staged_files(state.files, staging)))
+    combined = promotion.combine(results, plan)
+    if not combined.rejected:
+        for folder, result in zip(folders, results, strict=True):
+            for name in result.parts:
+                _link(folder / name, out / name)
+    sample: list[Any] = []
+    for state, folder in zip(states, folders, strict=True):
+        errors = folder / "row_errors"
+        if errors.is_dir():
+            (out / "row_errors").mkdir(exist_ok=True)
+            for path in sorted(errors.iterdir()):
+                _link(path, out / "row_errors" / f"part-s{state.index:05d}-{path.name.removeprefix('part-')}")
+        samples = folder / "row_error_samples.json"
+        if samples.exists() and len(sample) < promotion.SAMPLE_SIZE:
+            sample += json.loads(samples.read_text())[: promotion.SAMPLE_SIZE - len(sample)]
+    if sample:
+        (out / "row_error_samples.json").write_text(json.dumps(sample, indent=2))
+    promotion.write_manifest(out, combined)
+    return combined
+
+
+def _link(source: Path, target: Path) -> None:
+    try:
+        os.link(source, target)
+    except OSError:  # another file system
+        shutil.copy2(source, target)
+
+
+def _plan(services: Services, context: Context) -> promotion.Plan:
+    data = {"format": "parquet"} if context.is_table else context.source_data  # tables are staged as Parquet
+    return promotion.Plan(
+        context.schema,
+        context.rules,
+        data,
+        context.partial_percent,
+        context.diagnostics,
+        max_uncompressed=services.settings.max_decompressed_bytes,
+    )
+
+
+def _context(services: Services, claim: Claim | slices.SliceClaim) -> Context:
     tenant = claim.tenant
     with services.db.reader() as session:
         flow = repos.flows(session, tenant).get(claim.flow_id)
@@ -351,6 +507,7 @@ def _schedule_retry(services: Services, claim: Claim, context: Context) -> bool:
             session,
             claim.tenant,
             flow,
+            services=services,
             now=now,
             params=run.doc.get("params"),
             window=claim.window,
@@ -459,14 +616,22 @@ def _commit(
     services: Services,
     claim: Claim,
     place: BatchPlace,
-    out: Path,
+    batch: StagedBatch,
     result: promotion.Result,
     activity: Activity,
     run_errors: list[RunError],
     status: str,
     context: Context,
 ) -> None:
-    """Insert the batch row and rename the staged batch into place, in one fenced transaction."""
+    """Insert the batch row and make the published batch visible, in one fenced transaction.
+
+    The row records the lake's place of the batch (`lakeAttempt`: which upload is the batch, in an
+    S3 lake), so readers resolve its files through the row and see the whole batch or none. Once
+    the outcome is known the lake settles the attempt: when the row was not written (fenced out,
+    or committed already by another attempt) its upload is deleted; when the transaction failed
+    in a way that leaves the outcome unknown, nothing is settled and retention decides later
+    from the batch row.
+    """
     now = services.clock.now_ms()
     doc = {
         "id": place.batch_id,
@@ -500,20 +665,33 @@ def _commit(
             "runId": claim.run_id,
             "promotion": activity.wire(),
             "runErrors": [e.wire() for e in run_errors],
+            "lakeAttempt": place.attempt,
         },
         "createdAt": now,
         "updatedAt": now,
         "etag": f'"{place.batch_id}"',
     }
-    with services.db.transaction() as session:
-        row = repos.runs(session, claim.tenant).get(claim.run_id, lock=True)
-        if row is None:
-            raise LeaseLost(f"run {claim.run_id} disappeared")
-        runs.check_fence(row, claim)
-        if run_repo.batch_of_run(session, claim.run_id) is not None:
-            return  # committed by an attempt that raced us past the fence: cannot happen, but never twice
-        repos.batches(session, claim.tenant).insert(doc, run_id=claim.run_id)
-        services.lake.commit(out, place)
+    committed: bool | None = None  # None: unknown, as when the database fails while committing
+    try:
+        with services.db.transaction() as session:
+            try:
+                row = repos.runs(session, claim.tenant).get(claim.run_id, lock=True)
+                if row is None:
+                    raise LeaseLost(f"run {claim.run_id} disappeared")
+                runs.check_fence(row, claim)
+                if run_repo.batch_of_run(session, claim.run_id) is not None:
+                    # by an attempt that raced us past the fence: cannot happen, but never twice
+                    committed = False
+                    return
+                repos.batches(session, claim.tenant).insert(doc, run_id=claim.run_id)
+                services.lake.commit(batch, place)
+            except BaseException:
+                committed = False  # the transaction rolls back: no row names this upload
+                raise
+        committed = True
+    finally:
+        if committed is not None:
+            services.lake.settle(batch, place, committed=committed)
 
 
 def _committed_batch(services: Services, claim: Claim) -> dict[str, Any] | None:
@@ -577,6 +755,29 @@ def _checkpoint(services: Services, name: str) -> None:
     marker.write_text(str(os.getpid()))
     while not release.exists():
         threading.Event().wait(0.05)
+
+
+@contextmanager
+def _slice_heartbeat(services: Services, claim: slices.SliceClaim) -> Iterator[None]:
+    """Renew a slice's lease every third of its length while it is promoted."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(services.settings.lease_seconds / 3):
+            try:
+                if not slices.renew(services, claim):
+                    log.warning("lost slice %s of run %s", claim.index, claim.run_id)
+                    return
+            except Exception:  # a database hiccup: the next beat tries again
+                log.exception("could not renew the lease on slice %s of run %s", claim.index, claim.run_id)
+
+    thread = threading.Thread(target=beat, name=f"slice-{claim.run_id[:8]}-{claim.index}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
 
 
 @contextmanager

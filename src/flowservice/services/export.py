@@ -25,11 +25,14 @@ class Listing:
 
 
 def place_of(services: Services, tenant: Tenant, batch_id: str) -> BatchPlace:
+    """Where the committed batch is: its row says which upload it is in an S3 lake (`lakeAttempt`,
+    written by the commit), so an upload no row names is never read."""
     with services.db.reader() as session:
         row = repos.batches(session, tenant).get(batch_id)
     if row is None:
         raise NotFound("batches", batch_id)
-    return BatchPlace(tenant.org_id, tenant.sandbox_name, row.dataset_id, batch_id)
+    attempt = str((row.doc.get("flowservice") or {}).get("lakeAttempt") or "")
+    return BatchPlace(tenant.org_id, tenant.sandbox_name, row.dataset_id, batch_id, attempt)
 
 
 def data_files(services: Services, tenant: Tenant, batch_id: str) -> list[LakeFile]:

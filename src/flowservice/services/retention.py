@@ -2,7 +2,8 @@
 
 Finished runs (and the alert deliveries that are settled) go after `retention_run_days`, batches'
 failed-record diagnostics after `retention_diagnostics_days`, and run staging a crash left behind
-after a day. What a run produced stays: committed batches (their rows, parts and input manifest) and
+after a day, as do uploads of an S3 lake that no batch row names (an attempt that crashed or was
+fenced out between its upload and its commit). What a run produced stays: committed batches (their rows, parts and input manifest) and
 the ingestion rollups and flow totals that metrics are answered from. The scheduler process calls
 `purge` every `retention_interval_seconds` (see `due`).
 
@@ -17,7 +18,7 @@ import logging
 from dataclasses import dataclass
 
 from flowservice.domain.tenancy import Tenant
-from flowservice.engine.lake import BatchPlace, LakePathError
+from flowservice.engine.lake import BatchPlace, LakePathError, PendingUpload
 from flowservice.services import runs
 from flowservice.services.context import Services
 from flowservice.settings import Settings
@@ -26,6 +27,7 @@ from flowservice.store.repos import retention as repo
 log = logging.getLogger("flowservice.retention")
 DAY_MS = 86_400_000
 STAGING_AGE_MS = DAY_MS  # a normal run discards its staging as it ends: a day-old leftover is a crash's
+UPLOAD_AGE_MS = DAY_MS  # likewise an attempt settles its upload within seconds of making it
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,7 @@ class PurgeReport:
     alert_deliveries_deleted: int = 0
     diagnostics_removed: int = 0  # batches whose diagnostics were removed
     staging_removed: int = 0  # runs whose leftover staging was removed
+    uploads_removed: int = 0  # batch uploads to an S3 lake that no batch row names
     bytes_freed: int = 0
 
 
@@ -60,12 +63,14 @@ def purge(services: Services, now_ms: int | None = None, *, batch: int = 1000) -
         services, tenants, now - settings.retention_diagnostics_days * DAY_MS, batch
     )
     staging, staging_bytes = _purge_staging(services, tenants, now - STAGING_AGE_MS)
+    uploads, uploads_bytes = _purge_uploads(services, tenants, now - UPLOAD_AGE_MS)
     report = PurgeReport(
         runs_deleted=runs_deleted,
         alert_deliveries_deleted=deliveries_deleted,
         diagnostics_removed=diagnostics,
         staging_removed=staging,
-        bytes_freed=diagnostics_bytes + staging_bytes,
+        uploads_removed=uploads,
+        bytes_freed=diagnostics_bytes + staging_bytes + uploads_bytes,
     )
     if report != PurgeReport():
         log.info("retention purge: %s", report)
@@ -112,7 +117,9 @@ def _purge_diagnostics(services: Services, tenants: list[Tenant], before: int, b
             with services.db.reader() as session:
                 found = repo.batches_created_between(session, tenant, since, before, after, batch)
             for old in found:
-                place = BatchPlace(tenant.org_id, tenant.sandbox_name, old.dataset_id, old.id)
+                place = BatchPlace(
+                    tenant.org_id, tenant.sandbox_name, old.dataset_id, old.id, old.lake_attempt
+                )
                 try:
                     size = services.lake.remove_diagnostics(place)
                 except (LakePathError, OSError):
@@ -150,3 +157,35 @@ def _purge_staging(services: Services, tenants: list[Tenant], before: int) -> tu
             if size is not None:
                 removed, freed = removed + 1, freed + size
     return removed, freed
+
+
+def _purge_uploads(services: Services, tenants: list[Tenant], before: int) -> tuple[int, int]:
+    """Unsettled uploads begun before `before` whose run is over (or gone): the batch row says
+    whether one is the batch (then only its marker goes) or garbage (then its files go too). A run
+    that is over can commit no more, so the answer cannot change after it is read."""
+    removed = freed = 0
+    for tenant in tenants:
+        pending = services.lake.pending_uploads(tenant.org_id, tenant.sandbox_name, before)
+        if not pending:
+            continue
+        with services.db.reader() as session:
+            running = repo.in_flight(session, tenant, {p.run_id for p in pending})
+            recorded = repo.lake_attempts(session, tenant, {p.place.batch_id for p in pending})
+        for upload in pending:
+            if upload.run_id in running:
+                continue
+            committed = recorded.get(upload.place.batch_id) == upload.place.attempt
+            size = _remove_upload(services, upload, committed=committed)
+            if size is not None and not committed:
+                removed, freed = removed + 1, freed + size
+    return removed, freed
+
+
+def _remove_upload(services: Services, upload: PendingUpload, *, committed: bool) -> int | None:
+    try:
+        return services.lake.remove_upload(upload, committed=committed)
+    except (LakePathError, OSError):
+        log.exception(
+            "upload %s of batch %s could not be removed", upload.place.attempt, upload.place.batch_id
+        )
+        return None

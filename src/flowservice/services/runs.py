@@ -20,7 +20,7 @@ from flowservice.domain import runs as model
 from flowservice.domain.runs import Activity, RunError
 from flowservice.domain.tenancy import Tenant
 from flowservice.errors import InvalidRequest, NotFound, Transient
-from flowservice.services import rollups, run_hooks
+from flowservice.services import dispatch, rollups, run_hooks
 from flowservice.services.context import Services
 from flowservice.store.repos import resources as repos
 from flowservice.store.repos import runs as run_repo
@@ -136,6 +136,7 @@ def create_run(
             session,
             tenant,
             flow,
+            services=services,
             now=now,
             client_id=client_id,
             params=params,
@@ -151,6 +152,7 @@ def insert_run(
     tenant: Tenant,
     flow: Flow,
     *,
+    services: Services,
     now: int,
     client_id: str = SYSTEM_ACTOR,
     params: dict[str, Any] | None = None,
@@ -160,7 +162,8 @@ def insert_run(
     ready_at: int = 0,
     run_key: str | None = None,
 ) -> dict[str, Any]:
-    """Insert a scheduled run in the caller's transaction (the flow row held); no wake-up is sent."""
+    """Insert a scheduled run in the caller's transaction (the flow row held), with its job when runs
+    are dispatched through PostgreSQL; no in-process wake-up is sent (that follows the commit)."""
     doc = new_run_document(tenant, flow.doc, client_id=client_id, now=now, params=params)
     if retry_of is not None:
         doc["parentFlowRunId"] = retry_of  # Adobe's field for a run made from another run
@@ -173,6 +176,7 @@ def insert_run(
         ready_at=ready_at,
         run_key=run_key,
     )
+    dispatch.enqueue(session, services, [(doc["id"], ready_at)])
     details = {"id": doc["id"], "state": "scheduled"}  # a new run is always the flow's newest
     if flow.doc.get("lastRunDetails") != details:
         run_repo.set_last_run_details(session, flow, details)
@@ -188,39 +192,75 @@ def claim_next(services: Services, owner: str, *, lease_ms: int) -> Claim | None
     with services.db.transaction() as session:
         now = services.clock.now_ms()
         for row in run_repo.claimable(session, now, limit=8):
-            tenant = Tenant(row.ims_org_id, row.sandbox_name, str(row.doc.get("sandboxId", "")))
-            state = RunState.of(row.doc)
-            before = state.status  # the row object is refreshed by the write below
-            if state.status == "scheduled":
-                _move(state, "inProgress")
-                state.started_at = state.started_at or now
-            elif not (state.status == "inProgress" and (row.lease_expires_at or 0) < now):
-                continue  # changed since it was listed
-            doc = state.apply(row.doc)
-            doc.update(
-                updatedAt=now, updatedBy=SYSTEM_ACTOR, updatedClient=SYSTEM_ACTOR, etag=etags.new_etag(now)
-            )
-            epoch = row.lease_epoch + 1
-            won = repos.runs(session, tenant).replace(
-                row.id,
-                doc,
-                expected_etag=row.etag,
-                lease_owner=owner,
-                lease_expires_at=now + lease_ms,
-                lease_epoch=epoch,
-                attempt=row.attempt + 1,
-            )
-            if not won:
-                continue
-            _sync_last_run(session, tenant, row.flow_id)
-            run_hooks.on_change(session, tenant, before, doc, now)
-            window = (
-                (row.window_start, row.window_end)
-                if row.window_start is not None and row.window_end is not None
-                else None
-            )
-            return Claim(row.id, tenant, row.flow_id, epoch, owner, row.attempt + 1, row.created_at, window)
+            claim = _take(session, row, owner, lease_ms=lease_ms, now=now)
+            if claim is not None:
+                return claim
     return None
+
+
+def claim(services: Services, run_id: str, owner: str, *, lease_ms: int) -> Claim | None:
+    """Claim the run a queued job names, under the same lease and epoch as `claim_next`.
+
+    None when there is nothing to do: the run is gone or finished, or another worker holds it under
+    a live lease (a duplicate or late job). A job that came before the run is due (the clocks of the
+    database and of the machine that made the run differ) is queued again for then.
+    """
+    with services.db.transaction() as session:
+        now = services.clock.now_ms()
+        row = run_repo.locked(session, run_id)
+        if row is None:
+            return None
+        if row.status == "scheduled" and row.ready_at > now:
+            dispatch.enqueue(session, services, [(row.id, row.ready_at)])
+            return None
+        return _take(session, row, owner, lease_ms=lease_ms, now=now)
+
+
+def release(services: Services, claim: Claim) -> bool:
+    """Give a claimed run back (a worker shutting down): the lease ends now and the epoch moves on,
+    so this worker can no longer write to the run, and, dispatched through PostgreSQL, a new job is
+    queued in the same transaction. False if the claim had ended already."""
+    with services.db.transaction() as session:
+        released = run_repo.release_lease(session, claim.run_id, claim.epoch)
+        if released:
+            dispatch.enqueue(session, services, [(claim.run_id, 0)])
+    if released:
+        services.run_created(claim.run_id)  # in-process workers may take it at once
+    return released
+
+
+def _take(session: Session, row: Run, owner: str, *, lease_ms: int, now: int) -> Claim | None:
+    """Claim a locked run if it is runnable: scheduled, or in progress under an expired lease."""
+    tenant = Tenant(row.ims_org_id, row.sandbox_name, str(row.doc.get("sandboxId", "")))
+    state = RunState.of(row.doc)
+    before = state.status  # the row object is refreshed by the write below
+    if state.status == "scheduled":
+        _move(state, "inProgress")
+        state.started_at = state.started_at or now
+    elif not (state.status == "inProgress" and (row.lease_expires_at or 0) < now):
+        return None  # finished, or held under a live lease
+    doc = state.apply(row.doc)
+    doc.update(updatedAt=now, updatedBy=SYSTEM_ACTOR, updatedClient=SYSTEM_ACTOR, etag=etags.new_etag(now))
+    epoch, attempt = row.lease_epoch + 1, row.attempt + 1  # before the write refreshes the row
+    won = repos.runs(session, tenant).replace(
+        row.id,
+        doc,
+        expected_etag=row.etag,
+        lease_owner=owner,
+        lease_expires_at=now + lease_ms,
+        lease_epoch=epoch,
+        attempt=attempt,
+    )
+    if not won:
+        return None
+    _sync_last_run(session, tenant, row.flow_id)
+    run_hooks.on_change(session, tenant, before, doc, now)
+    window = (
+        (row.window_start, row.window_end)
+        if row.window_start is not None and row.window_end is not None
+        else None
+    )
+    return Claim(row.id, tenant, row.flow_id, epoch, owner, attempt, row.created_at, window)
 
 
 def renew_lease(services: Services, claim: Claim, *, lease_ms: int) -> bool:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from flowservice.domain import schedule
 from flowservice.domain.tenancy import Tenant
 from flowservice.errors import InvalidRequest
-from flowservice.services import runs
+from flowservice.services import dispatch, runs
 from flowservice.services.context import Services
 from flowservice.store.repos import schedules as schedule_repo
 
@@ -60,6 +60,10 @@ def tick(services: Services, *, limit: int | None = None) -> list[Created]:
             new_runs.append(schedule_repo.NewRun(tenant, doc, firing.window, firing.key))
             moves.append((flow, firing.after, doc["id"]))
         inserted = schedule_repo.insert_runs(session, new_runs)
+        # their jobs, in this transaction and one statement (a no-op for the embedded queue)
+        dispatch.enqueue(
+            session, services, [(run.doc["id"], 0) for run in new_runs if run.doc["id"] in inserted]
+        )
         advances = []
         for flow, cursor, run_id in moves:
             newest = None

@@ -21,7 +21,23 @@ def make_engine(url: str, *, writer: bool = True, **kwargs: Any) -> Engine:
         begin = "BEGIN IMMEDIATE" if writer else "BEGIN"
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql(begin))
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, **kwargs)
+    connect_args = {**POSTGRES_CONNECT_ARGS, **kwargs.pop("connect_args", {})}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args, **kwargs
+    )
+
+
+# A process cut off from the server mid-transaction (a partition, a paused VM) would otherwise keep its
+# row locks until TCP gives up, hours later; claims skip locked runs, so its run could not be taken
+# over. The server ends such a transaction after two minutes (no transaction of ours idles that long:
+# copies and promotions run outside transactions), and keepalives let both ends notice a dead peer.
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "options": "-c idle_in_transaction_session_timeout=120000",
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -61,6 +77,11 @@ class Database:
         """A read-only transaction: one consistent snapshot, no write lock."""
         with self._read_sessions() as session:
             yield session  # closing the session rolls the (autobegun) transaction back
+
+    def conninfo(self) -> str:
+        """The URL as libpq takes it (no SQLAlchemy driver suffix), for clients that are not SQLAlchemy:
+        procrastinate's connection pool."""
+        return make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
 
     def dispose(self) -> None:
         self.engine.dispose()

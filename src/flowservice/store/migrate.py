@@ -17,6 +17,12 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+def ours(name: str | None, type_: str, _parent_names: object) -> bool:
+    """Alembic's `include_name`: procrastinate's tables (revision 0005 applies its schema file) are
+    not our models, so autogenerate and model comparisons leave them alone."""
+    return not (type_ == "table" and (name or "").startswith("procrastinate_"))
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 

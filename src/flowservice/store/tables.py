@@ -310,3 +310,28 @@ class FlowTotals(Base):
     # runs by duration, one count per bucket of services/rollups.DURATION_BOUNDS_S plus one over the
     # last bound; per bucket, not cumulative, so adding two lists is adding them element by element
     duration_buckets: Mapped[list[int]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+
+
+class RunSlice(Base):
+    """One slice of a large run: a group of its staged files, promoted by any worker (services/slices.py).
+
+    A slice has a lease of its own (owner, expiry, epoch bumped per claim) so that a worker killed
+    mid-slice loses only that slice; `result` holds what its promotion produced (counts, parts,
+    per-file outcomes), written with a fenced update.
+    """
+
+    __tablename__ = "run_slices"
+    run_id: Mapped[str] = mapped_column(ID, ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    idx: Mapped[int] = mapped_column(Integer, primary_key=True)
+    files: Mapped[list[dict[str, Any]]] = mapped_column(Document)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(16))  # todo | doing | done | failed
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    lease_epoch: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    result: Mapped[dict[str, Any] | None] = mapped_column(Document, nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index(None, "status", "lease_expires_at"),)

@@ -4,6 +4,9 @@ Threads suit the engine: Arrow's compute and Parquet writing release the GIL. Wo
 an event that run creation sets (no polling delay for runs made here) and otherwise look for
 runs every `poll_seconds`, which picks up runs made by other processes and runs whose lease
 expired. A run stays in the store until a worker finishes it, so a restart loses nothing.
+
+Stopping (SIGTERM to `flowservice worker`, or the server shutting down) ends claiming at once,
+waits for the runs in flight up to the timeout, then releases those still going (`InFlight`).
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 
-from flowservice.services import execution
+from flowservice.services import execution, runs
 from flowservice.services.context import Services
+from flowservice.workers.queue import InFlight
 
 log = logging.getLogger("flowservice.workers")
 
@@ -28,6 +33,7 @@ class InProcessQueue:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.identity = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.in_flight = InFlight()
 
     def start(self) -> None:
         self.services.run_listeners.append(self.notify)
@@ -41,18 +47,29 @@ class InProcessQueue:
         self._wake.set()
 
     def stop(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self.notify in self.services.run_listeners:
             self.services.run_listeners.remove(self.notify)
-        for thread in self._threads:
-            thread.join(timeout=timeout)
+        self.in_flight.drain(timeout)
+        for thread in self._threads:  # idle ones end at once; one that was claiming may start a run
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        # Whatever still runs is given back (and a claim made from now on, at once); its thread is a
+        # daemon and fenced from the run, so nothing more is waited for.
+        self.in_flight.release_all(self.services)
 
     def _work(self, index: int) -> None:
         owner = f"{self.identity}/{index}"
+        lease_ms = int(self.services.settings.lease_seconds * 1000)
         while not self._stop.is_set():
             try:
-                if execution.run_next(self.services, owner):
+                # slices first: they belong to runs under way, whose coordinators wait for them
+                if execution.run_next_slice(self.services, owner):
+                    continue
+                claim = runs.claim_next(self.services, owner, lease_ms=lease_ms)
+                if claim is not None:
+                    self.in_flight.execute(self.services, claim)
                     continue  # there may be more: look again at once
             except Exception:  # a database outage must not kill the worker thread
                 log.exception("worker %s could not claim a run", owner)

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from flowservice.store.db import make_engine
+from flowservice.store.migrate import ours
 from flowservice.store.tables import Base
 
 config = context.config
@@ -17,6 +18,7 @@ def _run(connection: Connection) -> None:
         target_metadata=Base.metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=ours,  # procrastinate's tables are not our models
     )
     with context.begin_transaction():
         context.run_migrations()

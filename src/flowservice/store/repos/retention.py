@@ -42,6 +42,11 @@ class OldBatch:
     id: str
     dataset_id: str
     position: Position
+    lake_attempt: str = ""  # the upload the batch row committed, in an S3 lake
+
+
+# where the commit (services/execution.py) records which upload of an S3 lake is the batch
+LAKE_ATTEMPT = ("flowservice", "lakeAttempt")
 
 
 def tenants(session: Session) -> list[Tenant]:
@@ -108,15 +113,27 @@ def batches_created_between(
 ) -> list[OldBatch]:
     """Committed batches created in `[since, before)`, oldest first: whose diagnostics may go."""
     query = (
-        select(Batch.id, Batch.dataset_id, Batch.created_at)
+        select(Batch.id, Batch.dataset_id, Batch.created_at, Batch.doc[LAKE_ATTEMPT].as_string())
         .where(*_older(Batch, tenant, before, after), Batch.created_at >= since)
         .order_by(Batch.created_at, Batch.id)
         .limit(limit)
     )
     return [
-        OldBatch(id_, dataset_id, Position(created, id_))
-        for id_, dataset_id, created in session.execute(query)
+        OldBatch(id_, dataset_id, Position(created, id_), attempt or "")
+        for id_, dataset_id, created, attempt in session.execute(query)
     ]
+
+
+def lake_attempts(session: Session, tenant: Tenant, batch_ids: Collection[str]) -> dict[str, str]:
+    """Batch id -> the upload its row committed, for those of these batches that have a row."""
+    wanted = sorted(batch_ids)
+    found: dict[str, str] = {}
+    for start in range(0, len(wanted), IDS_PER_STATEMENT):
+        query = select(Batch.id, Batch.doc[LAKE_ATTEMPT].as_string()).where(
+            *_in_tenant(Batch, tenant), Batch.id.in_(wanted[start : start + IDS_PER_STATEMENT])
+        )
+        found.update((id_, attempt or "") for id_, attempt in session.execute(query))
+    return found
 
 
 def in_flight(session: Session, tenant: Tenant, ids: Collection[str]) -> set[str]:

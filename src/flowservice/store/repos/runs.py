@@ -69,6 +69,23 @@ def claimable(session: Session, now: int, limit: int) -> list[Run]:
     return list(session.scalars(query))
 
 
+def locked(session: Session, run_id: str) -> Run | None:
+    """One run of any tenant by id, locked for this transaction (a queued job names only the run)."""
+    return session.scalars(select(Run).where(Run.id == run_id).with_for_update()).first()
+
+
+def release_lease(session: Session, run_id: str, epoch: int) -> bool:
+    """End the claim of `epoch` now: the lease expires and the epoch moves on, so the holder's later
+    fenced writes fail even before another worker claims the run. False if it was not held so."""
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.lease_epoch == epoch, Run.status == "inProgress")
+        .values(lease_epoch=epoch + 1, lease_expires_at=0, lease_owner=None)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0) == 1)
+
+
 def renew_lease(session: Session, run_id: str, epoch: int, expires_at: int) -> bool:
     result = session.execute(
         update(Run)
