@@ -157,7 +157,7 @@ class Worker:
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Until the worker says it runs (its start line), so the first file's time is the file's own."""
         deadline = time.monotonic() + timeout
-        while "executors on" not in self.log.read_text():
+        while " executors taking " not in self.log.read_text():
             assert self.alive(), self.log.read_text()
             assert time.monotonic() < deadline, f"the worker did not start in {timeout}s"
             time.sleep(0.05)
