@@ -1,7 +1,8 @@
-"""What the benchmarks share: a tenant with the parts of a flow, made through the service layer."""
+"""What the benchmarks share: their databases, and a tenant with the parts of a flow made through the service layer."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 from tests.factories import CUSTOMERS_SCHEMA, XED
 
 from flowservice import catalog
@@ -83,3 +86,36 @@ def flow_parts(
         ),
     )
     return FlowParts(credential, caller, made.id, target.id)
+
+
+DATA = Path(__file__).parent / ".data"
+PG_ADMIN = os.environ.get("FLOWSERVICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def bench_database(backend: str, name: str, *, reuse: bool = False) -> str:
+    """The URL of the bench's own database `name` (a file under .data/ for SQLite): emptied first
+    unless `reuse` keeps what an earlier invocation loaded."""
+    DATA.mkdir(exist_ok=True)
+    if backend == "sqlite":
+        path = DATA / f"{name}.db"
+        if not reuse:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+        return f"sqlite:///{path}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if exists and not reuse:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            exists = None
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(PG_ADMIN).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(name: str) -> None:
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

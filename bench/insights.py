@@ -35,10 +35,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 from sqlalchemy import ColumnElement, and_, create_engine, func, literal_column, select, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
+from common import bench_database
 from tests.factories import CUSTOMERS_SCHEMA, XED
 
 from flowservice import catalog
@@ -61,32 +61,12 @@ from flowservice.store import migrate
 from flowservice.store.tables import Flow, Run, TargetConnection
 
 DATA = Path(__file__).parent / ".data"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_BENCH = "flowservice_bench_insights"
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
 START_MS = 1_790_121_600_000  # 2026-09-23T00:00:00Z, a midnight: the 30 loaded days start here
 METRICS_URL = "/data/infrastructure/observability/insights/metrics"
 CHUNK = 50_000
-
-
-def database_url(backend: str, reuse: bool) -> str:
-    if backend == "sqlite":
-        path = DATA / "insights.db"
-        if not reuse:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PG_BENCH}).first()
-        if exists and not reuse:
-            conn.execute(text(f'DROP DATABASE "{PG_BENCH}" WITH (FORCE)'))
-            exists = None
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{PG_BENCH}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=PG_BENCH).render_as_string(hide_password=False)
 
 
 @dataclass(frozen=True)
@@ -235,7 +215,7 @@ def prepare(backend: str, runs: int, datasets: int, reuse: bool) -> tuple[Settin
     DATA.mkdir(exist_ok=True)
     home = DATA / f"home-insights-{backend}"
     home.mkdir(exist_ok=True)
-    settings = Settings.load(home=home, database_url=database_url(backend, reuse))
+    settings = Settings.load(home=home, database_url=bench_database(backend, PG_BENCH, reuse=reuse))
     state_file = home / "bench-state.json"
     if reuse and state_file.exists():
         return settings, Loaded(**json.loads(state_file.read_text()))

@@ -30,11 +30,10 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from common import flow_parts
+from common import bench_database, flow_parts
 from tests.live import serve
 
 from flowservice import catalog
@@ -53,28 +52,8 @@ from flowservice.settings import Settings
 from flowservice.store import migrate
 
 DATA = Path(__file__).parent / ".data"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_BENCH = "flowservice_bench"
 DAY_MS = 86_400_000
-
-
-def database_url(backend: str, reuse: bool) -> str:
-    if backend == "sqlite":
-        path = DATA / "runs_api.db"
-        if not reuse:
-            for suffix in ("", "-wal", "-shm"):
-                Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PG_BENCH}).first()
-        if exists and not reuse:
-            conn.execute(text(f'DROP DATABASE "{PG_BENCH}" WITH (FORCE)'))
-            exists = None
-        if not exists:
-            conn.execute(text(f'CREATE DATABASE "{PG_BENCH}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=PG_BENCH).render_as_string(hide_password=False)
 
 
 def make_run(tenant: DomainTenant, flow: dict[str, Any], created: int, rng: random.Random) -> dict[str, Any]:
@@ -246,7 +225,7 @@ def prepare(
     DATA.mkdir(exist_ok=True)
     home = DATA / f"home-{backend}"
     home.mkdir(exist_ok=True)
-    url = database_url(backend, reuse)
+    url = bench_database(backend, PG_BENCH, reuse=reuse)
     settings = Settings.load(home=home, database_url=url)
     state_file = home / "bench-state.json"
     if reuse and state_file.exists():

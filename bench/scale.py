@@ -40,12 +40,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from common import FlowParts, flow_parts
+from common import FlowParts, bench_database, drop_pg_database, flow_parts
 from ingest import SCHEMA, generate
 
 from flowservice import catalog
@@ -59,7 +58,6 @@ from flowservice.store import migrate
 from flowservice.workers.inprocess import InProcessQueue
 
 DATA = Path(__file__).parent / ".data"
-PG_ADMIN = os.environ.get("FLOWSERVICE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 PG_BENCH = "flowservice_bench_scale"
 ORG = "BENCHSCALE00000000000000@AdobeOrg"
 FINAL = ("success", "failed", "cancelled")
@@ -75,22 +73,6 @@ class World:
     def sql(self, statement: str, **params: Any) -> list[Any]:
         with self.services.db.engine.connect() as conn:
             return list(conn.execute(text(statement), params))
-
-
-def fresh_database() -> str:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_BENCH}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{PG_BENCH}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=PG_BENCH).render_as_string(hide_password=False)
-
-
-def drop_database() -> None:
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_BENCH}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def flow_over(world: World, folder: str) -> str:
@@ -247,7 +229,7 @@ def main() -> None:
     size_mb = csv_path.stat().st_size / 1e6
     home = DATA / "scale-home"
     shutil.rmtree(home, ignore_errors=True)
-    settings = Settings.load(home=home, database_url=fresh_database(), queue="postgres")
+    settings = Settings.load(home=home, database_url=bench_database("postgresql", PG_BENCH), queue="postgres")
     migrate.upgrade(settings.database_url)
     services = Services.from_settings(settings)
     embedded = Services.from_settings(settings.model_copy(update={"queue": "embedded"}))
@@ -313,7 +295,7 @@ def main() -> None:
     services.close()
     embedded.close()
     shutil.rmtree(home, ignore_errors=True)  # the lake holds every run's Parquet: gigabytes
-    drop_database()
+    drop_pg_database(PG_BENCH)
 
     print(f"\nmachine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
     print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())}")

@@ -28,12 +28,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import bindparam, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import bindparam, text
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from common import flow_parts
+from common import bench_database, flow_parts
 
 from flowservice import catalog
 from flowservice.scheduler.loop import Scheduler
@@ -47,7 +46,6 @@ from flowservice.settings import Settings
 from flowservice.store import migrate
 
 DATA = Path(__file__).parent / ".data"
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_BENCH = "flowservice_bench_scheduler"
 LEAD_MS = 3_000  # the first slot comes this long after the scheduler starts
 
@@ -60,21 +58,6 @@ class ShiftedClock:
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000 + self.offset_ms
-
-
-def database_url(backend: str) -> str:
-    DATA.mkdir(exist_ok=True)
-    if backend == "sqlite":
-        path = DATA / "scheduler.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
-        return f"sqlite:///{path}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_BENCH}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{PG_BENCH}"'))
-    admin.dispose()
-    return make_url(PG_ADMIN).set(database=PG_BENCH).render_as_string(hide_password=False)
 
 
 def create_flows(services: Services, org: str, start_times_s: list[int]) -> dict[str, int]:
@@ -142,7 +125,7 @@ def summary(values: list[float]) -> dict[str, float]:
 
 def scenario(backend: str, name: str, starts: list[int]) -> dict[str, float]:
     """One scenario on a database of its own, so no other flows are due while it runs."""
-    url = database_url(backend)
+    url = bench_database(backend, PG_BENCH)
     migrate.upgrade(url)
     clock = ShiftedClock()
     settings = Settings.load(home=DATA / f"home-{backend}", database_url=url, poll_seconds=1.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 import pytest
 
@@ -13,9 +14,9 @@ def required() -> bool:
     return os.environ.get("FLOWSERVICE_REQUIRE_SERVICES") == "1"
 
 
-def unavailable(service: str, reason: str) -> None:
+def unavailable(service: str, reason: str, *, absent: str = "is not reachable") -> NoReturn:
     """Skip the test (or fail it under FLOWSERVICE_REQUIRE_SERVICES=1) because `service` is absent."""
-    message = f"{service} is not reachable: {reason}"
+    message = f"{service} {absent}: {reason}"
     if required():
         pytest.fail(message + " (FLOWSERVICE_REQUIRE_SERVICES=1)", pytrace=False)
     pytest.skip(message)

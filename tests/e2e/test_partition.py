@@ -26,7 +26,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, suppress
 from pathlib import Path
-from typing import NoReturn
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,19 +42,11 @@ from flowservice.store.tables import Run
 from tests import factories, netns
 from tests.conftest import create_pg_database, drop_pg_database
 from tests.e2e.test_ingestion import customers, dataset_rows, dlz_flow, write_csv, zone
-from tests.services import required
+from tests.services import unavailable
 
 LEASE_SECONDS = 3.0  # short, so the partitioned worker's lease runs out soon; the heartbeat beats at 1 s
 CHECKPOINT = "promotion.before_commit"  # promoted and staged, not committed: the worst moment to lose it
 FILES, ROWS = 3, 400
-
-
-def _unavailable(reason: str) -> NoReturn:
-    """Skip: the machine cannot partition a worker. Under FLOWSERVICE_REQUIRE_SERVICES=1 (CI), fail."""
-    message = f"network namespaces are unavailable: {reason}"
-    if required():
-        pytest.fail(message + " (FLOWSERVICE_REQUIRE_SERVICES=1)", pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture
@@ -63,12 +54,12 @@ def network() -> Iterator[netns.Namespace]:
     """A namespace with a veth link to ours. It is removed after the test, also when the test fails."""
     reason = netns.unsupported()
     if reason is not None:
-        _unavailable(reason)
+        unavailable("network namespaces", reason, absent="are unavailable")
     with ExitStack() as stack:
         try:
             made = stack.enter_context(netns.namespace())
         except netns.NetnsError as exc:  # e.g. a container without CAP_SYS_ADMIN
-            _unavailable(str(exc))
+            unavailable("network namespaces", str(exc), absent="are unavailable")
         yield made
 
 

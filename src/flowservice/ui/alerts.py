@@ -23,8 +23,17 @@ from flowservice.schemas import validate
 from flowservice.schemas.alerts import AlertRuleCreate
 from flowservice.services import alerts, resources
 from flowservice.services.flows import KIND as FLOWS
-from flowservice.services.paging import Position
-from flowservice.ui.web import Ui, UiRoute, check_csrf, current_ui, quoted, redirect, render, tokens
+from flowservice.ui.web import (
+    Ui,
+    UiRoute,
+    check_csrf,
+    current_ui,
+    next_page_token,
+    page_after,
+    quoted,
+    redirect,
+    render,
+)
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 UiDep = Annotated[Ui, Depends(current_ui)]
@@ -143,24 +152,6 @@ def _input_of(exc: InvalidRequest, kind: str) -> str:
     return FIELDS.get(exc.field or "", exc.field or "")
 
 
-def _page_after(request: Request, ui: Ui, collection: str, bound: list[str], page: str) -> list[Any] | None:
-    """The keyset position of `page` (a continuation token), checked to belong to this very list."""
-    if not page:
-        return None
-    position = tokens(request).read(page, ui.caller.tenant, collection)
-    if position.properties != bound:
-        raise InvalidRequest("1000", "This page link belongs to other filters; start from the first page.")
-    return position.after
-
-
-def _next_token(
-    request: Request, ui: Ui, collection: str, bound: list[str], following: list[Any] | None
-) -> str:
-    if following is None:
-        return ""
-    return tokens(request).issue(ui.caller.tenant, collection, Position(bound, [], PAGE, list(following)))
-
-
 def _rules_page(
     request: Request,
     ui: Ui,
@@ -172,7 +163,7 @@ def _rules_page(
     error: str = "",
     http_status: int = 200,
 ) -> Response:
-    after = _page_after(request, ui, "ui/alertRules", [], page)
+    after = page_after(request, ui, "ui/alertRules", [], page)
     rules, following = alerts.rules_page(ui.services, ui.caller, after=after, limit=PAGE)
     flows, more_flows = alerts.choices(ui.services, ui.caller, "flows", CHOICES)
     context: dict[str, Any] = {
@@ -186,7 +177,7 @@ def _rules_page(
         "defaults": {k: f"{(model.default_threshold(k) or 0) * t.scale:g}" for k, t in THRESHOLDS.items()},
         "threshold_text": threshold_text,
         "host_of": host_of,
-        "next_page": _next_token(request, ui, "ui/alertRules", [], following),
+        "next_page": next_page_token(request, ui, "ui/alertRules", [], following, PAGE),
         "page": page,
         "done": done,
         "error": error,
@@ -269,7 +260,7 @@ def deliveries_page(
     partial: str = "",
 ) -> Response:
     bound = [f"status={status}", f"rule={rule}", f"run={run}"]
-    after = _page_after(request, ui, "ui/alertDeliveries", bound, page)
+    after = page_after(request, ui, "ui/alertDeliveries", bound, page)
     found = alerts.deliveries_page(
         ui.services, ui.caller, status=status, rule_id=rule, run_id=run, after=after, limit=PAGE
     )
@@ -277,7 +268,7 @@ def deliveries_page(
         "deliveries": found.items,
         "filters": {"status": status, "rule": rule, "run": run},
         "statuses": alerts.DELIVERY_STATUSES,
-        "next_page": _next_token(request, ui, "ui/alertDeliveries", bound, found.after),
+        "next_page": next_page_token(request, ui, "ui/alertDeliveries", bound, found.after, PAGE),
         "page": page,
     }
     if partial:

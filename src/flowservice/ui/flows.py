@@ -11,9 +11,18 @@ from flowservice.domain.flows import ACTIONS
 from flowservice.errors import FlowServiceError, InvalidRequest
 from flowservice.services import monitoring, resources, triggers
 from flowservice.services.flows import KIND as FLOWS
-from flowservice.services.paging import Position
 from flowservice.ui import charts
-from flowservice.ui.web import Ui, UiRoute, check_csrf, current_ui, quoted, redirect, render, tokens
+from flowservice.ui.web import (
+    Ui,
+    UiRoute,
+    check_csrf,
+    current_ui,
+    next_page_token,
+    page_after,
+    quoted,
+    redirect,
+    render,
+)
 
 router = APIRouter(prefix="/ui", route_class=UiRoute, include_in_schema=False)
 UiDep = Annotated[Ui, Depends(current_ui)]
@@ -23,24 +32,6 @@ CONFIRM = {
     "enable": "Enable this dataflow? Its schedule creates runs again, catching up once.",
     "disable": "Disable this dataflow? No new runs are created until it is enabled again.",
 }
-
-
-def _page_after(request: Request, ui: Ui, collection: str, bound: list[str], page: str) -> list[Any] | None:
-    """The keyset position of `page` (a continuation token), checked to belong to this very list."""
-    if not page:
-        return None
-    position = tokens(request).read(page, ui.caller.tenant, collection)
-    if position.properties != bound:
-        raise InvalidRequest("1000", "This page link belongs to other filters; start from the first page.")
-    return position.after
-
-
-def _next_token(
-    request: Request, ui: Ui, collection: str, bound: list[str], following: list[Any] | None
-) -> str:
-    if following is None:
-        return ""
-    return tokens(request).issue(ui.caller.tenant, collection, Position(bound, [], PAGE, list(following)))
 
 
 @router.get("/flows")
@@ -58,7 +49,7 @@ def flows_page(
 ) -> Response:
     q = q[:200]
     bound = [f"status={status}", f"source={source}", f"q={q}", f"sort={sort}"]
-    after = _page_after(request, ui, "ui/flows", bound, page)
+    after = page_after(request, ui, "ui/flows", bound, page)
     rows, following = monitoring.flows_page(
         ui.services, ui.caller, status=status, source=source, text=q, sort=sort, after=after, limit=PAGE
     )
@@ -68,7 +59,7 @@ def flows_page(
         "statuses": monitoring.RUN_STATUSES,
         "sources": monitoring.source_specs(ui.services),
         "sorts": monitoring.FLOW_SORTS,
-        "next_page": _next_token(request, ui, "ui/flows", bound, following),
+        "next_page": next_page_token(request, ui, "ui/flows", bound, following, PAGE),
         "page": page,
         "done": done,
         "error": error,
@@ -108,7 +99,7 @@ def flow_page(
     first, last = _day(since, "since"), _day(until, "until")
     bound = [f"status={status}", f"since={since}", f"until={until}"]
     collection = f"ui/runs/{flow_id}"
-    after = _page_after(request, ui, collection, bound, page)
+    after = page_after(request, ui, collection, bound, page)
     runs, following = monitoring.runs_page(
         ui.services,
         ui.caller,
@@ -124,7 +115,9 @@ def flow_page(
         "runs": runs,
         "filters": {"status": status, "since": since, "until": until},
         "statuses": monitoring.RUN_STATUSES,
-        "next_page": _next_token(request, ui, collection, bound, list(following) if following else None),
+        "next_page": next_page_token(
+            request, ui, collection, bound, list(following) if following else None, PAGE
+        ),
         "page": page,
         "done": done,
         "error": error,

@@ -24,7 +24,7 @@ from flowservice.domain.tenancy import Caller
 from flowservice.errors import FlowServiceError, GatewayError, InvalidRequest, SandboxNotFound
 from flowservice.services import identity
 from flowservice.services.context import Services
-from flowservice.services.paging import ContinuationTokens
+from flowservice.services.paging import ContinuationTokens, Position
 from flowservice.ui import format as fmt
 from flowservice.ui.session import COOKIE, TTL_S, Session, SessionCodec
 
@@ -99,6 +99,25 @@ def codec(request: Request) -> SessionCodec:
 def tokens(request: Request) -> ContinuationTokens:
     found: ContinuationTokens = request.app.state.continuation_tokens
     return found
+
+
+def page_after(request: Request, ui: Ui, collection: str, bound: list[str], page: str) -> list[Any] | None:
+    """The keyset position of `page` (a continuation token), checked to belong to this very list."""
+    if not page:
+        return None
+    position = tokens(request).read(page, ui.caller.tenant, collection)
+    if position.properties != bound:
+        raise InvalidRequest("1000", "This page link belongs to other filters; start from the first page.")
+    return position.after
+
+
+def next_page_token(
+    request: Request, ui: Ui, collection: str, bound: list[str], following: list[Any] | None, limit: int
+) -> str:
+    """The link to the page after `following` (none when this page was the last)."""
+    if following is None:
+        return ""
+    return tokens(request).issue(ui.caller.tenant, collection, Position(bound, [], limit, list(following)))
 
 
 def current_ui(request: Request) -> Ui:
