@@ -574,8 +574,12 @@ class _Decoded(io.RawIOBase):
         return cast(bytes, self._whole_lines(size)) if self.for_csv else self._read(size)
 
     def _whole_lines(self, size: int) -> bytes | memoryview:
-        # Pieces are handed out as memoryviews of the chunks read (pyarrow takes any buffer): slicing an
-        # 8 MiB chunk at its last line break would otherwise copy it, once or twice per block.
+        # Every piece handed out holds whole lines and at most `size` bytes (pyarrow's block), so a record
+        # whose quoted value spans line breaks straddles at most one block boundary, as pyarrow allows.
+        # (Handed out alone, the end of a line left over from one read made a block of its own, and such
+        # a record then straddled two and ended the file.) A line longer than the block is handed on as
+        # it is; the parser refuses it in order. Pieces are memoryviews of what was read: pyarrow takes
+        # any buffer.
         while True:
             if self._ready:
                 piece = self._ready.popleft()
@@ -585,31 +589,33 @@ class _Decoded(io.RawIOBase):
                 return piece
             if self.broken is not None:
                 return b""
+            if len(self._tail) >= size:
+                self._ready.append(memoryview(self._tail))
+                self._tail = b""
+                continue
             try:
-                chunk = self._read(size)
+                chunk = self._read(size - len(self._tail))
             except UnreadableFile:
                 raise
             except _DATA_ERRORS as exc:
                 if (self._raw is not None and self._raw.error is not None) or _is_source_error(exc):
                     raise
                 self.broken = exc
-                self._tail = b""  # the record the damage cut short
+                cut = self._tail.rfind(b"\n") + 1  # the whole lines read before the damage are kept,
+                if cut:
+                    self._ready.append(memoryview(self._tail)[:cut])
+                self._tail = b""  # not the record the damage cut short
                 continue
             if not chunk:
                 out, self._tail = self._tail, b""
                 return out
-            cut = chunk.rfind(b"\n") + 1
-            if cut == 0:
-                self._tail += chunk
-                if len(self._tail) >= size:
-                    # A line longer than pyarrow's block: hand it on, the parser refuses it in order.
-                    self._ready.append(memoryview(self._tail))
-                    self._tail = b""
-                continue
-            if self._tail:
-                self._ready.append(memoryview(self._tail))
-            self._ready.append(memoryview(chunk)[:cut])
-            self._tail = chunk[cut:]
+            self._tail += chunk
+            if len(self._tail) < size:
+                continue  # a short read (the end of what was peeked, say): a block is filled first
+            cut = self._tail.rfind(b"\n") + 1
+            if cut:
+                self._ready.append(memoryview(self._tail)[:cut])
+                self._tail = self._tail[cut:]
 
     def _read(self, size: int) -> bytes:
         if self._buffer:

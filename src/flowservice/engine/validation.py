@@ -399,7 +399,7 @@ def _build(field: pa.Field, path: tuple[str, ...], leaves: dict[str, pa.Array], 
 
 def summarize(failures: Iterable[Failure], length: int) -> tuple[pa.Array, dict[str, int]]:
     """The rows that fail any check, and per error code the number of rows failing it."""
-    failing = pa.array([False] * length, pa.bool_()) if length else pa.array([], pa.bool_())
+    failing = pc.is_valid(pa.nulls(length, pa.bool_()))  # all false, without a Python list
     counts: dict[str, int] = {}
     per_code: dict[str, pa.Array] = {}
     for failure in failures:

@@ -1,0 +1,31 @@
+"""The process tuning a worker gets (workers/heap.py, flowservice/__init__.py), seen from a new process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+SCRIPT = """
+import gc, os
+import flowservice
+from flowservice.workers import heap
+before = gc.get_freeze_count()
+heap.freeze_startup_objects()
+frozen = gc.get_freeze_count()
+heap.freeze_startup_objects()
+print(os.environ.get("MIMALLOC_ALLOW_THP"), before, frozen > 1000, gc.get_freeze_count() == frozen)
+"""
+
+
+def _run(env: dict[str, str]) -> list[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return done.stdout.split()
+
+
+def test_huge_pages_are_off_unless_chosen_and_startup_objects_frozen_once() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "MIMALLOC_ALLOW_THP"}
+    assert _run(env) == ["0", "0", "True", "True"]
+    assert _run({**env, "MIMALLOC_ALLOW_THP": "1"})[0] == "1"  # the operator's choice stands
