@@ -119,7 +119,7 @@ def run_ours(csv_path: Path, out: Path) -> int:
     from flowservice.services.flows import KIND as FLOWS
     from flowservice.settings import Settings
     from flowservice.store import migrate
-    from flowservice.workers import heap
+    from flowservice.workers import ready
 
     settings = Settings.load(home=out / "home", lake_url=str(out / "lake"))
     migrate.upgrade(settings.database_url)
@@ -153,7 +153,7 @@ def run_ours(csv_path: Path, out: Path) -> int:
             }
         ),
     )
-    heap.freeze_startup_objects()  # what a worker process does when it starts (workers/heap.py)
+    ready.prepare_process()  # what a worker process does when it starts (workers/ready.py)
     started = time.perf_counter()  # the run itself: from its creation to its last recorded metric
     run = runs.create_run(services, tenant, flow.id, window=(0, 2**62))
     execution.run_next(services, "bench")

@@ -20,7 +20,7 @@ import uuid
 
 from flowservice.services import execution, runs
 from flowservice.services.context import Services
-from flowservice.workers import heap
+from flowservice.workers import ready
 from flowservice.workers.queue import InFlight
 
 log = logging.getLogger("flowservice.workers")
@@ -37,7 +37,7 @@ class InProcessQueue:
         self.in_flight = InFlight()
 
     def start(self) -> None:
-        heap.freeze_startup_objects()
+        ready.prepare_process()
         self.services.run_listeners.append(self.notify)
         for index in range(self.workers):
             thread = threading.Thread(target=self._work, args=(index,), name=f"worker-{index}", daemon=True)

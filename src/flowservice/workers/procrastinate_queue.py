@@ -26,7 +26,7 @@ from procrastinate import App, JobContext, PsycopgConnector
 
 from flowservice.services import dispatch, execution, runs, slices
 from flowservice.services.context import Services
-from flowservice.workers import heap
+from flowservice.workers import ready
 from flowservice.workers.queue import InFlight
 
 log = logging.getLogger("flowservice.workers")
@@ -62,7 +62,7 @@ class ProcrastinateQueue:
         self._stopping = False
 
     def start(self) -> None:
-        heap.freeze_startup_objects()
+        ready.prepare_process()
         self._thread = threading.Thread(target=self._serve, name="procrastinate", daemon=True)
         self._thread.start()
 
