@@ -89,6 +89,16 @@ def generate(path: Path, rows: int) -> None:
             writer.write_table(table)
 
 
+def orders_csv(rows: int) -> Path:
+    """The generated file of `rows` rows under bench/.data, made on first use and kept for later runs."""
+    DATA.mkdir(exist_ok=True)
+    path = DATA / f"orders-{rows}.csv"
+    if not path.exists():
+        print(f"generating {rows:,} rows …", flush=True)
+        generate(path, rows)
+    return path
+
+
 def _columns_schema(pa: Any) -> Any:
     return pa.schema(
         [
@@ -288,11 +298,7 @@ def main() -> None:
     if args.child:
         child(args.child, args.csv, args.out)
         return
-    DATA.mkdir(exist_ok=True)
-    csv_path = DATA / f"orders-{args.rows}.csv"
-    if not csv_path.exists():
-        print(f"generating {args.rows:,} rows …", flush=True)
-        generate(csv_path, args.rows)
+    csv_path = orders_csv(args.rows)
     size_mb = csv_path.stat().st_size / 1e6
     print(f"{csv_path.name}: {size_mb:,.0f} MB, {args.rows:,} rows", flush=True)
     names = args.only.split(",")

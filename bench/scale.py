@@ -45,7 +45,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from common import FlowParts, bench_database, drop_pg_database, flow_parts
-from ingest import SCHEMA, generate
+from ingest import SCHEMA, orders_csv
 
 from flowservice import catalog
 from flowservice.schemas.resources import FlowCreate, SourceConnectionCreate
@@ -221,11 +221,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the median counts")
     args = parser.parse_args()
 
-    DATA.mkdir(exist_ok=True)
-    csv_path = DATA / f"orders-{args.rows}.csv"
-    if not csv_path.exists():
-        print(f"generating {args.rows:,} rows …", flush=True)
-        generate(csv_path, args.rows)
+    csv_path = orders_csv(args.rows)
     size_mb = csv_path.stat().st_size / 1e6
     home = DATA / "scale-home"
     shutil.rmtree(home, ignore_errors=True)

@@ -111,6 +111,37 @@ def dlz_source(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+DUMMY_MAPPINGS: list[dict[str, Any]] = [
+    {"sourceType": "ATTRIBUTE", "source": "id", "destination": "id"},
+    {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
+    {"sourceType": "EXPRESSION", "source": "concat('u', id, '@example.com')", "destination": "email"},
+    {"sourceType": "ATTRIBUTE", "source": "amount", "destination": "amount"},
+]
+"""The Dummy source's columns (id, name, amount) into the Customers schema."""
+
+
+def dummy_source(client: TestClient, tenant: Tenant, **params: Any) -> dict[str, Any]:
+    """A Dummy connection (generated files and failure knobs, connectors/dummy.py: `files`, `rows`,
+    `failOn`, …) and the body of a source connection on it."""
+    connection = create(
+        client,
+        tenant,
+        "connections",
+        {
+            "name": "generated",
+            "auth": {"specName": "Dummy", "params": params},
+            "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
+        },
+    )
+    return {
+        "name": "generated files",
+        "baseConnectionId": connection["id"],
+        "data": {"format": "delimited"},
+        "params": {"path": "dummy"},
+        "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
+    }
+
+
 CUSTOMERS_SCHEMA: dict[str, Any] = {
     "title": "Customers",
     "type": "object",

@@ -17,7 +17,6 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from flowservice import catalog
 from flowservice.api.app import create_app
 from flowservice.services.context import Services
 from flowservice.settings import Settings
@@ -78,38 +77,13 @@ def test_sigkill_mid_run_loses_and_duplicates_nothing(crash_settings: Settings, 
     services = Services.from_settings(crash_settings)
     with TestClient(create_app(services)) as client:  # no workers in this process
         tenant = factories.new_tenant(services, client)
-        connection = factories.create(
-            client,
-            tenant,
-            "connections",
-            {
-                "name": "generated",
-                "auth": {"specName": "Dummy", "params": {"files": FILES, "rows": ROWS}},
-                "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-            },
-        )
-        source = {
-            "name": "generated files",
-            "baseConnectionId": connection["id"],
-            "data": {"format": "delimited"},
-            "params": {"path": "dummy"},
-            "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-        }
+        source = factories.dummy_source(client, tenant, files=FILES, rows=ROWS)
         dataflow = factories.dataflow(
             client,
             tenant,
             source=source,
             scheduleParams={"startTime": "1700000000", "frequency": "once"},
-            mappings=[
-                {"sourceType": "ATTRIBUTE", "source": "id", "destination": "id"},
-                {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
-                {
-                    "sourceType": "EXPRESSION",
-                    "source": "concat('u', id, '@example.com')",
-                    "destination": "email",
-                },
-                {"sourceType": "ATTRIBUTE", "source": "amount", "destination": "amount"},
-            ],
+            mappings=factories.DUMMY_MAPPINGS,
         )
         run_id = factories.start_run(client, tenant, dataflow.flow_id)
 

@@ -26,7 +26,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from flowservice import catalog
 from flowservice.api.app import create_app
 from flowservice.services import dispatch, execution, runs, scheduling
 from flowservice.services.context import Services
@@ -245,23 +244,7 @@ def test_a_retry_waits_in_the_queue_for_its_backoff(tmp_path: Path, pg_url: str)
     settings = settings_for(tmp_path, pg_url, retry_backoff_seconds=600)
     with api(settings) as (services, client):
         tenant = factories.new_tenant(services, client)
-        connection = factories.create(
-            client,
-            tenant,
-            "connections",
-            {
-                "name": "unreachable",
-                "auth": {"specName": "Dummy", "params": {"failOn": "list", "failKind": "transient"}},
-                "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-            },
-        )
-        source = {
-            "name": "generated files",
-            "baseConnectionId": connection["id"],
-            "data": {"format": "delimited"},
-            "params": {"path": "dummy"},
-            "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-        }
+        source = factories.dummy_source(client, tenant, failOn="list", failKind="transient")
         dataflow = factories.dataflow(
             client, tenant, source=source, scheduleParams={"startTime": FUTURE, "frequency": "once"}
         )

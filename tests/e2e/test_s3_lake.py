@@ -22,7 +22,6 @@ from typing import Any
 import boto3
 import pytest
 
-from flowservice import catalog
 from flowservice.services import execution, export
 from flowservice.services.context import Services
 from flowservice.services.retention import DAY_MS, PurgeReport, purge
@@ -193,34 +192,13 @@ def test_a_run_lands_in_the_s3_lake_and_is_served_from_it(world: World) -> None:
 def test_an_upload_no_commit_names_is_never_visible_and_retention_removes_it(world: World) -> None:
     client, services, clock = world.own.client, world.services, world.own.clock
     tenant = factories.new_tenant(services, client)
-    connection = factories.create(
-        client,
-        tenant,
-        "connections",
-        {
-            "name": "generated",
-            "auth": {"specName": "Dummy", "params": {"files": 2, "rows": 50}},
-            "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-        },
-    )
-    source = {
-        "name": "generated files",
-        "baseConnectionId": connection["id"],
-        "data": {"format": "delimited"},
-        "params": {"path": "dummy"},
-        "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-    }
+    source = factories.dummy_source(client, tenant, files=2, rows=50)
     dataflow = factories.dataflow(
         client,
         tenant,
         source=source,
         scheduleParams={"startTime": "1700000000", "frequency": "once"},
-        mappings=[
-            {"sourceType": "ATTRIBUTE", "source": "id", "destination": "id"},
-            {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
-            {"sourceType": "EXPRESSION", "source": "concat('u', id, '@example.com')", "destination": "email"},
-            {"sourceType": "ATTRIBUTE", "source": "amount", "destination": "amount"},
-        ],
+        mappings=factories.DUMMY_MAPPINGS,
     )
     run_id = factories.start_run(client, tenant, dataflow.flow_id)
     datasets = f"{tenant.org_id}/{tenant.sandbox}/datasets/{dataflow.dataset_id}/batches/"

@@ -46,7 +46,6 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from flowservice import catalog
 from flowservice.api.app import create_app
 from flowservice.services.context import Services
 from flowservice.settings import Settings
@@ -194,34 +193,13 @@ def met_outage(output: Callable[[], str]) -> bool:
 
 def dummy_flow(client: TestClient, tenant: factories.Tenant, start: int) -> factories.Dataflow:
     """Generated CSV (FILES files of ROWS rows, ids 1..FILES*ROWS), scheduled once at `start`."""
-    connection = factories.create(
-        client,
-        tenant,
-        "connections",
-        {
-            "name": "generated",
-            "auth": {"specName": "Dummy", "params": {"files": FILES, "rows": ROWS}},
-            "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-        },
-    )
-    source = {
-        "name": "generated files",
-        "baseConnectionId": connection["id"],
-        "data": {"format": "delimited"},
-        "params": {"path": "dummy"},
-        "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-    }
+    source = factories.dummy_source(client, tenant, files=FILES, rows=ROWS)
     return factories.dataflow(
         client,
         tenant,
         source=source,
         scheduleParams={"startTime": str(start), "frequency": "once"},
-        mappings=[
-            {"sourceType": "ATTRIBUTE", "source": "id", "destination": "id"},
-            {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
-            {"sourceType": "EXPRESSION", "source": "concat('u', id, '@example.com')", "destination": "email"},
-            {"sourceType": "ATTRIBUTE", "source": "amount", "destination": "amount"},
-        ],
+        mappings=factories.DUMMY_MAPPINGS,
     )
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 import pytest
 
-from flowservice import catalog
 from tests import factories
 from tests.e2e.test_ingestion import HEADER, customers, dataset_rows, dlz_flow, write_csv, zone
 from tests.faults import support
@@ -102,23 +101,7 @@ def free_bytes(folder: Path) -> int:
 
 def dummy_flow(client: Any, tenant: factories.Tenant) -> factories.Dataflow:
     """Generated files larger than the disk: the Copy Activity cannot stage them all."""
-    connection = factories.create(
-        client,
-        tenant,
-        "connections",
-        {
-            "name": "generated",
-            "auth": {"specName": "Dummy", "params": {"files": 2, "rows": DUMMY_ROWS}},
-            "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-        },
-    )
-    source = {
-        "name": "generated files",
-        "baseConnectionId": connection["id"],
-        "data": {"format": "delimited"},
-        "params": {"path": "dummy"},
-        "connectionSpec": {"id": catalog.DUMMY, "version": "1.0"},
-    }
+    source = factories.dummy_source(client, tenant, files=2, rows=DUMMY_ROWS)
     return factories.dataflow(
         client,
         tenant,

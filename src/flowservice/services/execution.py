@@ -18,7 +18,7 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import partial
@@ -760,42 +760,44 @@ def _checkpoint(services: Services, name: str) -> None:
 @contextmanager
 def _slice_heartbeat(services: Services, claim: slices.SliceClaim) -> Iterator[None]:
     """Renew a slice's lease every third of its length while it is promoted."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(services.settings.lease_seconds / 3):
-            try:
-                if not slices.renew(services, claim):
-                    log.warning("lost slice %s of run %s", claim.index, claim.run_id)
-                    return
-            except Exception:  # a database hiccup: the next beat tries again
-                log.exception("could not renew the lease on slice %s of run %s", claim.index, claim.run_id)
-
-    thread = threading.Thread(target=beat, name=f"slice-{claim.run_id[:8]}-{claim.index}", daemon=True)
-    thread.start()
-    try:
+    with _beating(
+        services,
+        lambda: slices.renew(services, claim),
+        f"slice {claim.index} of run {claim.run_id}",
+        f"slice-{claim.run_id[:8]}-{claim.index}",
+    ):
         yield
-    finally:
-        stop.set()
-        thread.join(timeout=5)
 
 
 @contextmanager
 def _heartbeat(services: Services, claim: Claim) -> Iterator[None]:
     """Renew the lease every third of its length while the run executes."""
-    stop = threading.Event()
     lease_ms = int(services.settings.lease_seconds * 1000)
+    with _beating(
+        services,
+        lambda: runs.renew_lease(services, claim, lease_ms=lease_ms),
+        f"the lease on run {claim.run_id}",
+        f"lease-{claim.run_id[:8]}",
+    ):
+        yield
+
+
+@contextmanager
+def _beating(services: Services, renew: Callable[[], bool], what: str, thread_name: str) -> Iterator[None]:
+    """Call `renew` every third of a lease on a thread of its own until the block ends; stop when it
+    says the lease is lost. A failing call (a database hiccup) is logged and tried again next beat."""
+    stop = threading.Event()
 
     def beat() -> None:
         while not stop.wait(services.settings.lease_seconds / 3):
             try:
-                if not runs.renew_lease(services, claim, lease_ms=lease_ms):
-                    log.warning("lost the lease on run %s", claim.run_id)
+                if not renew():
+                    log.warning("lost %s", what)
                     return
-            except Exception:  # a database hiccup: the next beat tries again
-                log.exception("could not renew the lease on run %s", claim.run_id)
+            except Exception:
+                log.exception("could not renew %s", what)
 
-    thread = threading.Thread(target=beat, name=f"lease-{claim.run_id[:8]}", daemon=True)
+    thread = threading.Thread(target=beat, name=thread_name, daemon=True)
     thread.start()
     try:
         yield
